@@ -1,0 +1,170 @@
+"""The one description of Sendline's wiring: functions, their triggers, queues, the table.
+
+Both the CDK stack (`infra/stack.py`) and the local stack (`devstack/`) are built by looping
+over this module, so a route, queue or schedule exists in exactly one place. It imports nothing
+from CDK or boto3 on purpose: the local stack and the tests read it without either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Auth = Literal["api_key", "operator", "api_key_or_operator", "twilio_signature", "dispatch"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    auth: Auth
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    visibility_timeout_s: int
+    max_receive_count: int
+    retention_s: int = 4 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class QueueTrigger:
+    queue: str
+    batch_size: int
+    max_concurrency: int
+    max_batching_window_s: int = 0
+
+
+@dataclass(frozen=True)
+class Schedule:
+    expression: str  # EventBridge syntax, e.g. "rate(1 minute)"
+    every_s: int  # the same period in seconds, for the local ticker
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 10
+    routes: tuple[Route, ...] = ()
+    queue: QueueTrigger | None = None
+    schedule: Schedule | None = None
+    # Environment the function needs: names of queues whose URLs it publishes to.
+    publishes_to: tuple[str, ...] = ()
+    needs_provider: bool = False
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    pk: str
+    sk: str
+    ttl_attribute: str
+    indexes: tuple[Index, ...] = field(default_factory=tuple)
+
+
+TABLE = Table(
+    name="sendline",
+    pk="pk",
+    sk="sk",
+    ttl_attribute="expires_at",
+    indexes=(
+        # gsi1: listings (flows newest first, a flow's messages by last change).
+        Index(name="gsi1", pk="gsi1pk", sk="gsi1sk"),
+        # due: sparse index of messages waiting for their send time, sharded by message.
+        Index(name="due", pk="due_pk", sk="due_sk"),
+    ),
+)
+
+SEND_WORKER_TIMEOUT_S = 30
+
+QUEUES: tuple[Queue, ...] = (
+    # Visibility timeout is six times the consumer's timeout, as AWS recommends for SQS triggers.
+    Queue(name="sends", visibility_timeout_s=6 * SEND_WORKER_TIMEOUT_S, max_receive_count=5),
+)
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        name="lead_submit",
+        description="Integrators post a lead; it is stored and its first text queued.",
+        routes=(Route("POST", "/v1/leads", "api_key"),),
+        publishes_to=("sends",),
+    ),
+    Function(
+        name="legacy_api",
+        description="The legacy /api.php?action=... routes integrators already call.",
+        routes=(
+            Route("GET", "/api.php", "api_key"),
+            Route("POST", "/api.php", "api_key"),
+        ),
+        publishes_to=("sends",),
+    ),
+    Function(
+        name="operator_api",
+        description="Operator API: flows, leads, DNC list.",
+        routes=(
+            Route("POST", "/v1/flows", "operator"),
+            Route("GET", "/v1/flows", "operator"),
+            Route("GET", "/v1/flows/{flow_id}", "operator"),
+            Route("POST", "/v1/flows/{flow_id}/pause", "operator"),
+            Route("POST", "/v1/flows/{flow_id}/resume", "operator"),
+            Route("GET", "/v1/flows/{flow_id}/activity", "operator"),
+            Route("GET", "/v1/leads/{lead_id}", "operator"),
+            Route("POST", "/v1/dnc", "api_key_or_operator"),
+            Route("GET", "/v1/dnc/{phone}", "api_key_or_operator"),
+            Route("DELETE", "/v1/dnc/{phone}", "operator"),
+        ),
+        publishes_to=("sends",),
+    ),
+    Function(
+        name="reports",
+        description="Totals and rates from the counters; never scans.",
+        routes=(Route("GET", "/v1/stats", "api_key_or_operator"),),
+    ),
+    Function(
+        name="dlr_webhook",
+        description="Carrier status callbacks and inbound texts, signature-checked.",
+        routes=(
+            Route("POST", "/webhooks/twilio/status", "twilio_signature"),
+            Route("POST", "/webhooks/twilio/inbound", "twilio_signature"),
+        ),
+        needs_provider=True,
+    ),
+    Function(
+        name="send_worker",
+        description="Sends one queued message through the carrier, at most once.",
+        timeout_s=SEND_WORKER_TIMEOUT_S,
+        queue=QueueTrigger(queue="sends", batch_size=10, max_concurrency=5),
+        publishes_to=("sends",),
+        needs_provider=True,
+    ),
+    Function(
+        name="drip_scheduler",
+        description="Finds messages whose send time has come and queues them.",
+        timeout_s=60,
+        schedule=Schedule(expression="rate(1 minute)", every_s=60),
+        publishes_to=("sends",),
+    ),
+)
+
+
+def function(name: str) -> Function:
+    return next(f for f in FUNCTIONS if f.name == name)
+
+
+def queue(name: str) -> Queue:
+    return next(q for q in QUEUES if q.name == name)
+
+
+def queue_url_env(name: str) -> str:
+    """Environment variable holding a queue's URL, e.g. SENDS_QUEUE_URL."""
+    return f"{name.upper()}_QUEUE_URL"
