@@ -89,7 +89,7 @@ SEND_WORKER_TIMEOUT_S = 30
 
 QUEUES: tuple[Queue, ...] = (
     # Visibility timeout is six times the consumer's timeout, as AWS recommends for SQS triggers.
-    Queue(name="sends", visibility_timeout_s=6 * SEND_WORKER_TIMEOUT_S, max_receive_count=5),
+    Queue(name="sends", visibility_timeout_s=6 * SEND_WORKER_TIMEOUT_S, max_receive_count=8),
 )
 
 FUNCTIONS: tuple[Function, ...] = (

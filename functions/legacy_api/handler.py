@@ -1,0 +1,64 @@
+"""/api.php?action=...: the routes integrators already call, mapped onto the same services."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+
+from sendline import http, runtime
+from sendline.domain.clock import utcnow
+from sendline.errors import FieldProblem, MalformedRequest
+from sendline.services.dnc import add_to_dnc, check_dnc
+from sendline.services.leads import submit_lead
+from sendline.services.stats import account_stats
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = http.make_resolver()
+
+def _ext_lead_submit():
+    identity, window = http.api_identity(app)
+    result = submit_lead(runtime.records(), runtime.send_queue(), http.payload(app), identity,
+                         http.request_origin(app), utcnow())
+    return http.json_response(200, result.to_response(), window.headers())
+
+
+def _ext_dnc_add():
+    _, window = http.api_identity(app)
+    body = http.payload(app)
+    phones = body.get("phones", body.get("phone")) if isinstance(body, dict) else None
+    return http.json_response(200, add_to_dnc(runtime.records(), phones, "api", utcnow()), window.headers())
+
+
+def _ext_dnc_check():
+    _, window = http.api_identity(app)
+    phone = app.current_event.get_query_string_value("phone")
+    return http.json_response(200, check_dnc(runtime.records(), phone), window.headers())
+
+
+def _ext_stats():
+    _, window = http.api_identity(app)
+    return http.json_response(200, account_stats(runtime.records(), utcnow()), window.headers())
+
+
+ACTIONS = {
+    "ext_lead_submit": _ext_lead_submit,
+    "ext_dnc_add": _ext_dnc_add,
+    "ext_dnc_check": _ext_dnc_check,
+    "ext_stats": _ext_stats,
+}
+
+
+@app.route("/api.php", method=["GET", "POST"])
+def legacy_action():
+    action = app.current_event.get_query_string_value("action") or ""
+    if action not in ACTIONS:
+        reason = f"unknown action; one of {', '.join(ACTIONS)}" if action else "is required"
+        raise MalformedRequest(FieldProblem("action", reason))
+    return ACTIONS[action]()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,95 @@
+"""Operator API: lead flows, leads and the DNC list (Bearer operator token)."""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import ValidationError
+
+from sendline import http, runtime
+from sendline.domain.clock import utcnow
+from sendline.errors import ValidationFailed
+from sendline.services import flows
+from sendline.services.dnc import add_to_dnc, check_dnc, remove_from_dnc
+from sendline.services.leads import lead_view
+from sendline.services.validation import problems_from
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = http.make_resolver()
+
+
+@app.post("/v1/flows")
+def create_flow():
+    http.require_operator(app)
+    body = http.json_body(app)
+    try:
+        draft = flows.FlowDraft.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(problems_from(exc)) from None
+    flow = flows.create_flow(runtime.records(), draft, utcnow())
+    return http.json_response(201, {"success": True, "flow_id": flow["flow_id"], "flow": flow})
+
+
+@app.get("/v1/flows")
+def list_flows():
+    http.require_operator(app)
+    return http.json_response(200, {"flows": flows.list_flows(runtime.records())})
+
+
+@app.get("/v1/flows/<flow_id>")
+def get_flow(flow_id: str):
+    http.require_operator(app)
+    return http.json_response(200, flows.flow_with_stats(runtime.records(), flow_id))
+
+
+@app.post("/v1/flows/<flow_id>/pause")
+def pause_flow(flow_id: str):
+    http.require_operator(app)
+    return http.json_response(200, flows.pause_flow(runtime.records(), flow_id, utcnow()))
+
+
+@app.post("/v1/flows/<flow_id>/resume")
+def resume_flow(flow_id: str):
+    http.require_operator(app)
+    return http.json_response(200, flows.resume_flow(runtime.records(), flow_id, utcnow()))
+
+
+@app.get("/v1/flows/<flow_id>/activity")
+def flow_activity(flow_id: str):
+    http.require_operator(app)
+    limit = min(max(int(app.current_event.get_query_string_value("limit") or 50), 1), 200)
+    return http.json_response(200, {"activity": flows.flow_activity(runtime.records(), flow_id, limit)})
+
+
+@app.get("/v1/leads/<lead_id>")
+def get_lead(lead_id: str):
+    http.require_operator(app)
+    return http.json_response(200, lead_view(runtime.records(), lead_id))
+
+
+@app.post("/v1/dnc")
+def dnc_add():
+    headers = http.require_operator_or_api_key(app)
+    body = http.payload(app)
+    phones = body.get("phones", body.get("phone")) if isinstance(body, dict) else None
+    source = "operator" if not headers else "api"
+    return http.json_response(200, add_to_dnc(runtime.records(), phones, source, utcnow()), headers)
+
+
+@app.get("/v1/dnc/<phone>")
+def dnc_check(phone: str):
+    headers = http.require_operator_or_api_key(app)
+    return http.json_response(200, check_dnc(runtime.records(), phone), headers)
+
+
+@app.delete("/v1/dnc/<phone>")
+def dnc_remove(phone: str):
+    http.require_operator(app)
+    return http.json_response(200, remove_from_dnc(runtime.records(), phone))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,40 @@
+"""Consumes the sends queue: each record is one message, sent at most once.
+
+A message that must wait (carrier 429/5xx) is made visible again after its backoff and reported
+as a batch item failure; a poison message reaches the DLQ after the queue's maxReceiveCount.
+"""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from sendline import runtime
+from sendline.adapters.queue import SendRequest
+from sendline.domain.clock import utcnow
+from sendline.services.sending import RetryLater, send_message
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def send_one(record: SQSRecord) -> str:
+    request = SendRequest.from_body(record.body)
+    try:
+        result = send_message(runtime.records(), runtime.twilio(), request, utcnow())
+    except RetryLater as retry:
+        runtime.send_queue().retry_later(record.receipt_handle, retry.delay_s)
+        metrics.add_metric(name="SendDeferred", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name=f"Send_{result.value}", unit=MetricUnit.Count, value=1)
+    return result.value
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    return process_partial_response(event=event, record_handler=send_one, processor=processor, context=context)

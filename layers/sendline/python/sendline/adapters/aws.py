@@ -1,0 +1,26 @@
+"""boto3 clients, created once per execution environment. Tests call `reset()` to swap them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> Any:
+    return boto3.client("dynamodb", config=_CONFIG)
+
+
+@lru_cache(maxsize=1)
+def sqs() -> Any:
+    return boto3.client("sqs", config=_CONFIG)
+
+
+def reset() -> None:
+    dynamodb.cache_clear()
+    sqs.cache_clear()

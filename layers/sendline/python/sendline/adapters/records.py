@@ -1,0 +1,291 @@
+"""Sendline's records in DynamoDB: the one module that knows the table layout.
+
+Items (pk / sk), and the access patterns they serve, are listed in docs/data-model.md:
+  FLOW#{flow_id}           / META            a lead flow;  gsi1 FLOWS / {created_at}#{flow_id}
+  LEAD#{lead_id}           / META            a lead;       gsi1 FLOWLEAD#{flow_id} / {created_at}#{lead_id}
+  LEAD#{lead_id}           / MSG#{step:02}   an outbound message; gsi1 FLOWMSG#{flow_id} / {updated_at}#..;
+                                             due (sparse, while scheduled) DUE#{shard} / {due_at}#..
+  SID#{provider_sid}       / SID             provider sid -> message
+  SID#{provider_sid}       / EARLY#{status}  a receipt that arrived before its send was recorded
+  INBOUND#{provider_sid}   / INBOUND         an inbound text; gsi1 INBOX#{day} / {received_at}#{sid}
+  DNC#{phone}              / DNC             do-not-contact entry
+  APIKEY#{sha256}          / APIKEY          integrator key, stored hashed
+  RATE#{key_id}#{minute}   / RATE            fixed-window request counter (TTL)
+  DEDUPE#{flow_id}#{phone} / DEDUPE          24 h duplicate-submission guard (TTL)
+  IDEM#{key_id}#{key}      / IDEM            Idempotency-Key guard (TTL)
+  CTR#{scope}#{shard}      / {bucket}        sharded counters (TOTAL, D#{day}, H#{hour})
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sendline.adapters.store import CounterUpdate, Store
+from sendline.domain.clock import iso
+from sendline.domain.counters import scopes_for, time_buckets, transition_deltas
+from sendline.domain.status import MessageStatus
+from sendline.errors import ConditionFailed
+
+DUE_SHARDS = 8
+DEDUPE_WINDOW = timedelta(hours=24)
+STATUS_CONDITION = "#c_status = :old_status"
+
+
+class LeadExists(Exception):
+    """The same submission was accepted before; `lead_id` is the original lead."""
+
+    def __init__(self, lead_id: str):
+        super().__init__(lead_id)
+        self.lead_id = lead_id
+
+
+def _shard_of(text: str, shards: int) -> int:
+    return int(hashlib.blake2b(text.encode(), digest_size=4).hexdigest(), 16) % shards
+
+
+def message_id(lead_id: str, step: int) -> str:
+    return f"{lead_id}-{step}"
+
+
+def _due_fields(lead_id: str, step: int, due_at: str) -> dict[str, str]:
+    return {"due_pk": f"DUE#{_shard_of(lead_id, DUE_SHARDS)}", "due_sk": f"{due_at}#{lead_id}#{step:02d}"}
+
+
+def _public(item: Mapping[str, Any]) -> dict[str, Any]:
+    hidden = {"pk", "sk", "gsi1pk", "gsi1sk", "due_pk", "due_sk", "expires_at", "claim_id"}
+    return {k: v for k, v in item.items() if k not in hidden}
+
+
+class Records:
+    def __init__(self, store: Store, timezone: str = "UTC"):
+        self.store = store
+        self.timezone = timezone
+
+    # -- integrator keys and rate windows ---------------------------------------------------
+    def put_api_key(self, key_hash: str, key_id: str, name: str, now: datetime) -> None:
+        self.store.put({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY", "key_id": key_id, "name": name,
+                        "created_at": iso(now)})
+
+    def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        return self.store.get(f"APIKEY#{key_hash}", "APIKEY", consistent=False)
+
+    def count_request(self, key_id: str, window_start: int, expires_at: int) -> int:
+        item = self.store.update(f"RATE#{key_id}#{window_start}", "RATE", add={"requests": 1},
+                                 set_fields={"expires_at": expires_at}, return_new=True)
+        return int(item["requests"]) if item else 1
+
+    # -- flows -------------------------------------------------------------------------------
+    def put_flow(self, flow: Mapping[str, Any]) -> None:
+        self.store.put({"pk": f"FLOW#{flow['flow_id']}", "sk": "META", "gsi1pk": "FLOWS",
+                        "gsi1sk": f"{flow['created_at']}#{flow['flow_id']}", **flow},
+                       condition="attribute_not_exists(pk)")
+
+    def get_flow(self, flow_id: str) -> dict[str, Any] | None:
+        item = self.store.get(f"FLOW#{flow_id}", "META", consistent=False)
+        return _public(item) if item else None
+
+    def list_flows(self, limit: int = 200) -> list[dict[str, Any]]:
+        return [_public(i) for i in self.store.query("FLOWS", index="gsi1", newest_first=True, limit=limit)]
+
+    def set_flow_status(self, flow_id: str, status: str, now: datetime) -> dict[str, Any]:
+        try:
+            item = self.store.update(f"FLOW#{flow_id}", "META", set_fields={"status": status, "updated_at": iso(now)},
+                                     condition="attribute_exists(pk)", return_new=True)
+        except ConditionFailed:
+            raise KeyError(flow_id) from None
+        return _public(item or {})
+
+    def flow_activity(self, flow_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        return [_public(i) for i in self.store.query(f"FLOWMSG#{flow_id}", index="gsi1", newest_first=True,
+                                                     limit=limit)]
+
+    def counters(self, scope_buckets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+        return self.store.read_counters(scope_buckets)
+
+    # -- leads and their messages -----------------------------------------------------------
+    def create_lead(self, lead: Mapping[str, Any], messages: list[Mapping[str, Any]], now: datetime,
+                    idempotency_key: str | None = None) -> None:
+        """Store a lead with all its messages at once, unless the same submission was seen.
+
+        Raises LeadExists with the original lead id when the flow+phone pair was submitted in
+        the last 24 hours, or the integrator's Idempotency-Key was used before.
+        """
+        lead_id, flow_id, phone = lead["lead_id"], lead["flow_id"], lead["phone"]
+        created = iso(now)
+        guard_values = {":now": int(now.timestamp())}
+        guard = "attribute_not_exists(pk) OR #c_expires_at < :now"
+        expires = int((now + DEDUPE_WINDOW).timestamp())
+        ops = [
+            self.store.put_op({"pk": f"DEDUPE#{flow_id}#{phone}", "sk": "DEDUPE", "lead_id": lead_id,
+                               "expires_at": expires}, guard, guard_values),
+            self.store.put_op({"pk": f"LEAD#{lead_id}", "sk": "META", "gsi1pk": f"FLOWLEAD#{flow_id}",
+                               "gsi1sk": f"{created}#{lead_id}", **lead}),
+        ]
+        if idempotency_key:
+            ops.insert(0, self.store.put_op({"pk": f"IDEM#{lead['api_key_id']}#{idempotency_key}", "sk": "IDEM",
+                                             "lead_id": lead_id, "expires_at": expires}, guard, guard_values))
+        for message in messages:
+            ops.append(self.store.put_op(self._message_item(message, created)))
+        drips = sum(1 for m in messages if m["step"] > 0)
+        ops += self.store.counter_ops(CounterUpdate(scopes_for(flow_id), time_buckets(now, self.timezone),
+                                                    {"leads": 1, "pending_drips": drips}))
+        try:
+            self.store.transact(ops)
+        except ConditionFailed:
+            raise LeadExists(self._original_lead(lead, idempotency_key, now)) from None
+
+    def _original_lead(self, lead: Mapping[str, Any], idempotency_key: str | None, now: datetime) -> str:
+        guards = [(f"DEDUPE#{lead['flow_id']}#{lead['phone']}", "DEDUPE")]
+        if idempotency_key:
+            guards.insert(0, (f"IDEM#{lead['api_key_id']}#{idempotency_key}", "IDEM"))
+        for pk, sk in guards:
+            item = self.store.get(pk, sk)
+            if item and item.get("expires_at", 0) >= int(now.timestamp()):
+                return item["lead_id"]
+        raise ConditionFailed("lead guard changed during the write")
+
+    def _message_item(self, message: Mapping[str, Any], updated_at: str) -> dict[str, Any]:
+        lead_id, step = message["lead_id"], message["step"]
+        item = {"pk": f"LEAD#{lead_id}", "sk": f"MSG#{step:02d}", "message_id": message_id(lead_id, step),
+                "gsi1pk": f"FLOWMSG#{message['flow_id']}", "gsi1sk": f"{updated_at}#{lead_id}#{step:02d}",
+                "updated_at": updated_at, **message}
+        if message["status"] == MessageStatus.SCHEDULED:
+            item.update(_due_fields(lead_id, step, message["due_at"]))
+        return item
+
+    def get_lead(self, lead_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        lead, messages = None, []
+        for item in self.store.query(f"LEAD#{lead_id}", consistent=True):
+            if item["sk"] == "META":
+                lead = _public(item)
+            elif item["sk"].startswith("MSG#"):
+                messages.append(item)
+        return lead, messages
+
+    def get_message(self, lead_id: str, step: int) -> dict[str, Any] | None:
+        return self.store.get(f"LEAD#{lead_id}", f"MSG#{step:02d}")
+
+    def park_for_paused_flow(self, message: Mapping[str, Any]) -> None:
+        """Move a due message of a paused flow out of the due shards, so a long pause never
+        buries other flows' due messages; `release_paused` puts them back on resume."""
+        try:
+            self.store.update(message["pk"], message["sk"], set_fields={"due_pk": f"PAUSED#{message['flow_id']}"},
+                              condition=STATUS_CONDITION, condition_values={":old_status": MessageStatus.SCHEDULED.value})
+        except ConditionFailed:
+            pass  # a worker took it meanwhile
+
+    def release_paused(self, flow_id: str) -> int:
+        released = 0
+        for item in self.store.query(f"PAUSED#{flow_id}", index="due"):
+            shard = _due_fields(item["lead_id"], int(item["step"]), item["due_at"])["due_pk"]
+            try:
+                self.store.update(item["pk"], item["sk"], set_fields={"due_pk": shard},
+                                  condition=STATUS_CONDITION,
+                                  condition_values={":old_status": MessageStatus.SCHEDULED.value})
+                released += 1
+            except ConditionFailed:
+                continue
+        return released
+
+    def due_messages(self, now: datetime, limit_per_shard: int = 500) -> list[dict[str, Any]]:
+        upto = iso(now) + "~"  # '~' sorts after every "#lead#step" suffix of the same instant
+        found = []
+        for shard in range(DUE_SHARDS):
+            found.extend(self.store.query(f"DUE#{shard}", index="due", sk_upto=upto, limit=limit_per_shard))
+        return found
+
+    # -- status changes, each counted in the same transaction -----------------------------
+    def transition(self, message: Mapping[str, Any], new: MessageStatus, now: datetime, *,
+                   fields: Mapping[str, Any] | None = None, claim_id: str | None = None,
+                   due_at: str | None = None, park_for_flow: str | None = None, extra_ops: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Move `message` from the status it was read in to `new`, or raise ConditionFailed.
+
+        The write is conditional on the status (and the worker's claim, when given) being what
+        was read, so two racing writers cannot both apply a change, and the counters change in
+        the same transaction: a transition is counted exactly once.
+        """
+        old = MessageStatus(message["status"])
+        stamp = iso(now)
+        lead_id, step = message["lead_id"], int(message["step"])
+        updates: dict[str, Any] = {"status": new.value, "updated_at": stamp,
+                                   "gsi1sk": f"{stamp}#{lead_id}#{step:02d}", **(fields or {})}
+        remove: list[str] = []
+        if due_at is not None:
+            updates.update(_due_fields(lead_id, step, due_at), due_at=due_at)
+            if park_for_flow:
+                updates["due_pk"] = f"PAUSED#{park_for_flow}"
+        elif old == MessageStatus.SCHEDULED:
+            remove += ["due_pk", "due_sk"]
+        condition = STATUS_CONDITION
+        values: dict[str, Any] = {":old_status": old.value}
+        if claim_id is not None:
+            condition += " AND #c_claim_id = :claim"
+            values[":claim"] = claim_id
+        ops = [self.store.update_op(f"LEAD#{lead_id}", f"MSG#{step:02d}", set_fields=updates, remove=remove,
+                                    condition=condition, condition_values=values)]
+        deltas = transition_deltas(old, new, step=step, segments=int(updates.get("segments") or 0),
+                                   cost_micros=int(updates.get("cost_micros") or 0))
+        if due_at is not None and step > 0 and old != MessageStatus.SCHEDULED:
+            deltas["pending_drips"] = deltas.get("pending_drips", 0) + 1
+        ops += self.store.counter_ops(CounterUpdate(scopes_for(message.get("flow_id")),
+                                                    time_buckets(now, self.timezone), deltas))
+        self.store.transact(ops + list(extra_ops or []))
+        merged = {**message, **updates}
+        for field in remove:
+            merged.pop(field, None)
+        return merged
+
+    def sid_link_op(self, provider_sid: str, lead_id: str, step: int) -> dict[str, Any]:
+        return self.store.put_op({"pk": f"SID#{provider_sid}", "sk": "SID", "lead_id": lead_id, "step": step})
+
+    def find_by_sid(self, provider_sid: str) -> dict[str, Any] | None:
+        link = self.store.get(f"SID#{provider_sid}", "SID")
+        return self.get_message(link["lead_id"], int(link["step"])) if link else None
+
+    def park_early_receipt(self, provider_sid: str, status: str, params: Mapping[str, str], now: datetime) -> None:
+        self.store.put({"pk": f"SID#{provider_sid}", "sk": f"EARLY#{status}", "params": dict(params),
+                        "received_at": iso(now), "expires_at": int((now + timedelta(days=2)).timestamp())})
+
+    def take_early_receipts(self, provider_sid: str) -> list[dict[str, Any]]:
+        receipts = list(self.store.query(f"SID#{provider_sid}", sk_prefix="EARLY#", consistent=True))
+        for receipt in receipts:
+            self.store.delete(receipt["pk"], receipt["sk"])
+        return receipts
+
+    # -- inbound texts ------------------------------------------------------------------------
+    def put_inbound(self, record: Mapping[str, Any]) -> None:
+        """Stored once per provider sid (Twilio may retry a webhook)."""
+        day = record["received_at"][:10]
+        try:
+            self.store.put({"pk": f"INBOUND#{record['message_sid']}", "sk": "INBOUND", "gsi1pk": f"INBOX#{day}",
+                            "gsi1sk": f"{record['received_at']}#{record['message_sid']}", **record},
+                           condition="attribute_not_exists(pk)")
+        except ConditionFailed:
+            pass
+
+    # -- do-not-contact -----------------------------------------------------------------------
+    def get_dnc(self, phone: str) -> dict[str, Any] | None:
+        item = self.store.get(f"DNC#{phone}", "DNC")
+        return _public(item) if item else None
+
+    def dnc_among(self, phones: Iterable[str]) -> set[str]:
+        return {i["phone"] for i in self.store.batch_get((f"DNC#{p}", "DNC") for p in phones)}
+
+    def add_dnc(self, phone: str, source: str, now: datetime, detail: str | None = None) -> bool:
+        """Put a number on the list; False when it was already there (the first entry stays)."""
+        try:
+            self.store.put({"pk": f"DNC#{phone}", "sk": "DNC", "phone": phone, "source": source,
+                            "detail": detail, "added_at": iso(now)}, condition="attribute_not_exists(pk)")
+        except ConditionFailed:
+            return False
+        return True
+
+    def remove_dnc(self, phone: str) -> bool:
+        try:
+            self.store.delete(f"DNC#{phone}", "DNC", must_exist=True)
+        except ConditionFailed:
+            return False
+        return True

@@ -1,0 +1,272 @@
+"""DynamoDB mechanics: (de)serialisation, conditional writes, transactions, sharded counters.
+
+It knows nothing of leads or flows (that is `records.py`, the one module that knows the layout);
+it translates DynamoDB's error codes into domain errors, once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from sendline.errors import ConditionFailed, StoreThrottled
+
+COUNTER_SHARDS = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _to_python(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_python(v) for v in value]
+    if isinstance(value, set):
+        return {_to_python(v) for v in value}
+    return value
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _to_python(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+@dataclass(frozen=True)
+class CounterUpdate:
+    """Add `deltas` to the counters of `scopes` in the given time buckets."""
+
+    scopes: tuple[str, ...]
+    buckets: tuple[str, ...]
+    deltas: Mapping[str, int]
+
+
+class Store:
+    def __init__(self, client: Any, table_name: str):
+        self._db = client
+        self.table = table_name
+
+    # -- error translation ------------------------------------------------------------------
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._db, operation)(**kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise ConditionFailed(str(exc)) from exc
+            if code in {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}:
+                raise StoreThrottled(code) from exc
+            if code == "TransactionCanceledException":
+                reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+                if "ConditionalCheckFailed" in reasons:
+                    error = ConditionFailed(str(exc))
+                    error.reasons = reasons  # type: ignore[attr-defined]
+                    raise error from exc
+                if any(r in {"ThrottlingError", "ProvisionedThroughputExceeded"} for r in reasons):
+                    raise StoreThrottled(code) from exc
+            raise
+
+    # -- basic items ------------------------------------------------------------------------
+    def get(self, pk: str, sk: str, consistent: bool = True) -> dict[str, Any] | None:
+        response = self._call(
+            "get_item", TableName=self.table, Key=serialize({"pk": pk, "sk": sk}), ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
+    def put(self, item: Mapping[str, Any], condition: str | None = None, values: Mapping[str, Any] | None = None,
+            names: Mapping[str, str] | None = None) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = serialize(values)
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        self._call("put_item", **kwargs)
+
+    def delete(self, pk: str, sk: str, must_exist: bool = False) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.table, "Key": serialize({"pk": pk, "sk": sk})}
+        if must_exist:
+            kwargs["ConditionExpression"] = "attribute_exists(pk)"
+        self._call("delete_item", **kwargs)
+
+    def batch_get(self, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Many items by key, 100 at a time, retrying unprocessed keys."""
+        unique = list(dict.fromkeys(keys))
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(unique), 100):
+            request = {self.table: {"Keys": [serialize({"pk": pk, "sk": sk}) for pk, sk in unique[start:start + 100]]}}
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                found.extend(deserialize(i) for i in response.get("Responses", {}).get(self.table, []))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def query(self, pk_value: str, *, index: str | None = None, sk_prefix: str | None = None,
+              sk_upto: str | None = None, newest_first: bool = False, limit: int | None = None,
+              consistent: bool = False) -> Iterator[dict[str, Any]]:
+        pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
+        if index == "due":
+            pk_name, sk_name = "due_pk", "due_sk"
+        condition = "#pk = :pk"
+        values: dict[str, Any] = {":pk": pk_value}
+        names = {"#pk": pk_name}
+        if sk_prefix is not None:
+            condition += " AND begins_with(#sk, :sk)"
+            values[":sk"] = sk_prefix
+            names["#sk"] = sk_name
+        elif sk_upto is not None:
+            condition += " AND #sk <= :sk"
+            values[":sk"] = sk_upto
+            names["#sk"] = sk_name
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
+            "ExpressionAttributeNames": names,
+            "ScanIndexForward": not newest_first,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        elif consistent:
+            kwargs["ConsistentRead"] = True
+        returned = 0
+        while True:
+            if limit is not None:
+                kwargs["Limit"] = max(1, limit - returned)
+            response = self._call("query", **kwargs)
+            for item in response.get("Items", []):
+                yield deserialize(item)
+                returned += 1
+                if limit is not None and returned >= limit:
+                    return
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def update(self, pk: str, sk: str, *, set_fields: Mapping[str, Any] | None = None,
+               remove: Iterable[str] = (), add: Mapping[str, int] | None = None,
+               condition: str | None = None, condition_values: Mapping[str, Any] | None = None,
+               return_new: bool = False) -> dict[str, Any] | None:
+        op = self.update_op(pk, sk, set_fields=set_fields, remove=remove, add=add, condition=condition,
+                            condition_values=condition_values)
+        kwargs = dict(op["Update"])
+        if return_new:
+            kwargs["ReturnValues"] = "ALL_NEW"
+        response = self._call("update_item", **kwargs)
+        return deserialize(response["Attributes"]) if return_new else None
+
+    # -- transactions -----------------------------------------------------------------------
+    def update_op(self, pk: str, sk: str, *, set_fields: Mapping[str, Any] | None = None,
+                  remove: Iterable[str] = (), add: Mapping[str, int] | None = None,
+                  condition: str | None = None, condition_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses: list[str] = []
+        sets = []
+        for i, (field, value) in enumerate((set_fields or {}).items()):
+            if value is None:
+                remove = [*remove, field]
+                continue
+            names[f"#s{i}"] = field
+            values[f":s{i}"] = value
+            sets.append(f"#s{i} = :s{i}")
+        if sets:
+            clauses.append("SET " + ", ".join(sets))
+        removes = []
+        for i, field in enumerate(remove):
+            names[f"#r{i}"] = field
+            removes.append(f"#r{i}")
+        if removes:
+            clauses.append("REMOVE " + ", ".join(removes))
+        adds = []
+        for i, (field, amount) in enumerate((add or {}).items()):
+            names[f"#a{i}"] = field
+            values[f":a{i}"] = amount
+            adds.append(f"#a{i} :a{i}")
+        if adds:
+            clauses.append("ADD " + ", ".join(adds))
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": serialize({"pk": pk, "sk": sk}),
+            "UpdateExpression": " ".join(clauses),
+        }
+        if condition:
+            # Conditions name attributes through #-aliases of their own (#c_status...).
+            for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
+                if token.startswith("#c_"):
+                    names[token] = token[3:]
+            update["ConditionExpression"] = condition
+            values.update(condition_values or {})
+        if names:
+            update["ExpressionAttributeNames"] = names
+        if values:
+            update["ExpressionAttributeValues"] = serialize(values)
+        return {"Update": update}
+
+    def put_op(self, item: Mapping[str, Any], condition: str | None = None,
+               values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+            names = {}
+            for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
+                if token.startswith("#c_"):
+                    names[token] = token[3:]
+            if names:
+                put["ExpressionAttributeNames"] = names
+            if values:
+                put["ExpressionAttributeValues"] = serialize(values)
+        return {"Put": put}
+
+    def transact(self, ops: list[dict[str, Any]]) -> None:
+        if not ops:
+            return
+        self._call("transact_write_items", TransactItems=ops)
+
+    # -- counters ---------------------------------------------------------------------------
+    def counter_ops(self, update: CounterUpdate, shard: int | None = None) -> list[dict[str, Any]]:
+        deltas = {k: v for k, v in update.deltas.items() if v}
+        if not deltas:
+            return []
+        chosen = random.randrange(COUNTER_SHARDS) if shard is None else shard
+        return [
+            self.update_op(f"CTR#{scope}#{chosen}", bucket, add=deltas)
+            for scope in update.scopes
+            for bucket in update.buckets
+        ]
+
+    def read_counters(self, scope_buckets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+        """Sum the shards of each (scope, bucket); missing counters read as zero."""
+        wanted = list(dict.fromkeys(scope_buckets))
+        keys = [(f"CTR#{scope}#{s}", bucket) for scope, bucket in wanted for s in range(COUNTER_SHARDS)]
+        totals: dict[tuple[str, str], dict[str, int]] = {sb: {} for sb in wanted}
+        for item in self.batch_get(keys):
+            scope = item["pk"][4:].rsplit("#", 1)[0]
+            sums = totals[(scope, item["sk"])]
+            for field, value in item.items():
+                if field not in ("pk", "sk") and isinstance(value, int):
+                    sums[field] = sums.get(field, 0) + value
+        return totals

@@ -1,0 +1,90 @@
+"""Settings read from the environment once per execution environment and validated then.
+
+A missing resource name fails at cold start with the variable's name, never falls back.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, ValidationError
+
+
+class MissingSetting(RuntimeError):
+    pass
+
+
+def _load(model: type[BaseModel], names: dict[str, str]) -> BaseModel:
+    raw = {field: os.environ.get(env) for field, env in names.items()}
+    raw = {k: v for k, v in raw.items() if v not in (None, "")}
+    try:
+        return model(**raw)
+    except ValidationError as exc:
+        missing = [names[str(e["loc"][0])] for e in exc.errors() if e["type"] == "missing"]
+        raise MissingSetting(f"missing or invalid settings: {', '.join(missing) or exc}") from exc
+
+
+class StoreSettings(BaseModel):
+    table_name: str
+    report_timezone: str = "UTC"  # the day and hour counters are bucketed in
+
+
+class QueueSettings(BaseModel):
+    sends_queue_url: str
+
+
+class ApiSettings(BaseModel):
+    public_api_url: str = Field(pattern=r"^https?://")
+    operator_token_sha256: str | None = None
+
+
+class TwilioSettings(BaseModel):
+    api_base: str = "https://api.twilio.com"
+    account_sid: str | None = None
+    auth_token: str | None = None
+    secret_arn: str | None = None
+    status_callback_url: str | None = None
+
+
+@lru_cache(maxsize=1)
+def store_settings() -> StoreSettings:
+    return _load(StoreSettings, {"table_name": "TABLE_NAME", "report_timezone": "REPORT_TIMEZONE"})  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=1)
+def queue_settings() -> QueueSettings:
+    return _load(QueueSettings, {"sends_queue_url": "SENDS_QUEUE_URL"})  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=1)
+def api_settings() -> ApiSettings:
+    return _load(  # type: ignore[return-value]
+        ApiSettings,
+        {
+            "public_api_url": "PUBLIC_API_URL",
+            "operator_token_sha256": "OPERATOR_TOKEN_SHA256",
+        },
+    )
+
+
+@lru_cache(maxsize=1)
+def twilio_settings() -> TwilioSettings:
+    settings: TwilioSettings = _load(  # type: ignore[assignment]
+        TwilioSettings,
+        {
+            "api_base": "TWILIO_API_BASE",
+            "account_sid": "TWILIO_ACCOUNT_SID",
+            "auth_token": "TWILIO_AUTH_TOKEN",
+            "secret_arn": "TWILIO_SECRET_ARN",
+        },
+    )
+    if not (settings.account_sid and settings.auth_token) and not settings.secret_arn:
+        raise MissingSetting("missing settings: TWILIO_SECRET_ARN (or TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)")
+    return settings
+
+
+def reset() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    for factory in (store_settings, queue_settings, api_settings, twilio_settings):
+        factory.cache_clear()

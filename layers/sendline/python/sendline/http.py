@@ -1,0 +1,158 @@
+"""What every HTTP function shares: one error-to-HTTP mapping, body parsing, and who is calling.
+
+Handlers build their resolver with `make_resolver()` and call `json_body()`, `api_identity()`
+or `require_operator()`; business rules stay in the services.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+
+from sendline import config, runtime
+from sendline.domain.clock import utcnow
+from sendline.domain.signatures import is_valid_twilio_signature
+from sendline.errors import (
+    FieldProblem,
+    Forbidden,
+    MalformedRequest,
+    PayloadTooLarge,
+    RateLimited,
+    SendlineError,
+    Unauthorized,
+)
+from sendline.services.api_keys import ApiIdentity, authenticate
+from sendline.services.leads import RequestOrigin
+from sendline.services.rate_limit import RateWindow, enforce_rate_limit
+
+logger = Logger(child=True)
+
+MAX_BODY_BYTES = 64 * 1024
+CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key"],
+                  max_age=600)
+
+
+def error_body(error: SendlineError) -> dict[str, Any]:
+    return {"success": False, "error": str(error), "code": error.code,
+            "errors": [{"field": p.field, "reason": p.reason} for p in error.problems]}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, ensure_ascii=False, default=str), headers=headers or {})
+
+
+def make_resolver() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(cors=CORS)
+
+    @app.exception_handler(SendlineError)
+    def _domain_error(error: SendlineError) -> Response:
+        headers = {}
+        if isinstance(error, RateLimited):
+            headers = {"Retry-After": str(error.retry_after_s), "X-RateLimit-Limit": str(error.limit),
+                       "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(error.retry_after_s)}
+        return json_response(error.status_code, error_body(error), headers)
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response:
+        return json_response(404, {"success": False, "error": "route: no such endpoint", "code": "not_found",
+                                   "errors": [{"field": "route", "reason": "no such endpoint"}]})
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return json_response(500, {"success": False, "error": "internal error", "code": "internal_error",
+                                   "request_id": app.current_event.request_context.request_id})
+
+    return app
+
+
+def json_body(app: APIGatewayHttpResolver) -> Any:
+    """The request's JSON body, or a 4xx that says what is wrong with it."""
+    raw = app.current_event.decoded_body or ""
+    size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(FieldProblem("body", f"larger than {MAX_BODY_BYTES // 1024} KB"))
+    if not raw.strip():
+        raise MalformedRequest(FieldProblem("body", "is empty; send a JSON object"))
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})" \
+            if isinstance(exc, json.JSONDecodeError) else "is not valid UTF-8"
+        raise MalformedRequest(FieldProblem("body", reason)) from None
+
+
+def payload(app: APIGatewayHttpResolver) -> Any:
+    """A JSON body, or a form-encoded one as older integrations post it."""
+    content_type = (header(app, "content-type") or "").lower()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
+    return json_body(app)
+
+
+def request_origin(app: APIGatewayHttpResolver) -> RequestOrigin:
+    context = app.current_event.request_context.http
+    key = (header(app, "idempotency-key") or "").strip()[:200] or None
+    return RequestOrigin(ip=context.source_ip, user_agent=context.user_agent, idempotency_key=key)
+
+
+def twilio_form(app: APIGatewayHttpResolver) -> dict[str, str]:
+    """The posted form of a Twilio webhook, after checking X-Twilio-Signature (403 if wrong)."""
+    event = app.current_event
+    body = event.decoded_body or ""
+    pairs = parse_qsl(body, keep_blank_values=True)
+    scheme = header(app, "x-forwarded-proto") or "https"
+    host = header(app, "host") or event.request_context.domain_name
+    url = f"{scheme}://{host}{event.raw_event.get('rawPath', event.path)}"
+    if event.raw_event.get("rawQueryString"):
+        url += "?" + event.raw_event["rawQueryString"]
+    _, auth_token = runtime.twilio_credentials()
+    if not is_valid_twilio_signature(auth_token, url, pairs, header(app, "x-twilio-signature")):
+        raise Forbidden(FieldProblem("X-Twilio-Signature", "missing or does not match the request"))
+    return dict(pairs)
+
+
+def header(app: APIGatewayHttpResolver, name: str) -> str | None:
+    headers = app.current_event.headers or {}
+    return headers.get(name.lower()) or headers.get(name)
+
+
+def api_identity(app: APIGatewayHttpResolver) -> tuple[ApiIdentity, RateWindow]:
+    """The integrator behind the request (X-API-Key or ?api_key=), within its rate limit."""
+    raw = header(app, "x-api-key") or (app.current_event.query_string_parameters or {}).get("api_key")
+    identity = authenticate(runtime.records(), raw)
+    window = enforce_rate_limit(runtime.records(), identity.key_id, utcnow())
+    return identity, window
+
+
+def is_operator(app: APIGatewayHttpResolver) -> bool:
+    # Deployed behind a JWT authorizer, API Gateway has already verified the operator's token.
+    authorizer = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    if authorizer.get("jwt", {}).get("claims"):
+        return True
+    expected = config.api_settings().operator_token_sha256
+    auth = header(app, "authorization") or ""
+    if not expected or not auth.lower().startswith("bearer "):
+        return False
+    presented = hashlib.sha256(auth[7:].strip().encode()).hexdigest()
+    return hmac.compare_digest(presented, expected)
+
+
+def require_operator(app: APIGatewayHttpResolver) -> None:
+    if not is_operator(app):
+        raise Unauthorized(FieldProblem("authorization", "send the operator token as 'Authorization: Bearer <token>'"))
+
+
+def require_operator_or_api_key(app: APIGatewayHttpResolver) -> dict[str, str]:
+    """Operator token or integrator key; returns the rate-limit headers for integrators."""
+    if is_operator(app):
+        return {}
+    _, window = api_identity(app)
+    return window.headers()

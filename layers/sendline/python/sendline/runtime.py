@@ -1,0 +1,64 @@
+"""The composition root: collaborators built once per execution environment, from settings.
+
+Handlers ask here for the records, the queue and the carrier; tests call `reset()` after
+changing the environment (or pass fakes to the services directly).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import httpx
+
+from sendline import config
+from sendline.adapters import aws
+from sendline.adapters.queue import SendQueue
+from sendline.adapters.records import Records
+from sendline.adapters.store import Store
+from sendline.adapters.twilio import TwilioMessages
+
+CARRIER_TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=3.0)
+
+
+@lru_cache(maxsize=1)
+def records() -> Records:
+    settings = config.store_settings()
+    return Records(Store(aws.dynamodb(), settings.table_name), timezone=settings.report_timezone)
+
+
+@lru_cache(maxsize=1)
+def send_queue() -> SendQueue:
+    return SendQueue(aws.sqs(), config.queue_settings().sends_queue_url)
+
+
+@lru_cache(maxsize=1)
+def twilio_credentials() -> tuple[str, str]:
+    settings = config.twilio_settings()
+    if settings.account_sid and settings.auth_token:
+        return settings.account_sid, settings.auth_token
+    # Deployed: the secret holds TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, cached by Powertools.
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = json.loads(parameters.get_secret(settings.secret_arn, max_age=300))  # type: ignore[arg-type]
+    return secret["TWILIO_ACCOUNT_SID"], secret["TWILIO_AUTH_TOKEN"]
+
+
+@lru_cache(maxsize=1)
+def carrier_http() -> httpx.Client:
+    return httpx.Client(timeout=CARRIER_TIMEOUT, limits=httpx.Limits(max_connections=20))
+
+
+@lru_cache(maxsize=1)
+def twilio() -> TwilioMessages:
+    settings = config.twilio_settings()
+    account_sid, auth_token = twilio_credentials()
+    callback = f"{config.api_settings().public_api_url.rstrip('/')}/webhooks/twilio/status"
+    return TwilioMessages(carrier_http(), settings.api_base, account_sid, auth_token, callback)
+
+
+def reset() -> None:
+    config.reset()
+    aws.reset()
+    for factory in (records, send_queue, twilio_credentials, carrier_http, twilio):
+        factory.cache_clear()

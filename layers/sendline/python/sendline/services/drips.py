@@ -1,0 +1,65 @@
+"""The scheduler's tick: queue every message whose time has come (drips, and first texts the
+queue did not take). Runs every minute; safe to run twice, since workers claim each message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sendline.adapters.queue import SendQueue, SendRequest
+from sendline.adapters.records import Records
+from sendline.domain.clock import iso
+from sendline.domain.status import MessageStatus
+from sendline.errors import ConditionFailed
+from sendline.services.flows import ACTIVE
+
+
+@dataclass
+class TickReport:
+    due: int = 0
+    queued: int = 0
+    cancelled: int = 0
+    parked: int = 0
+    queue_refused: int = 0
+    by_flow: dict[str, int] = field(default_factory=dict)
+
+
+def run_due_messages(records: Records, queue: SendQueue, now: datetime) -> TickReport:
+    due = records.due_messages(now)
+    report = TickReport(due=len(due))
+    if not due:
+        return report
+    flows: dict[str, dict[str, Any] | None] = {}
+    for flow_id in {m["flow_id"] for m in due}:
+        flows[flow_id] = records.get_flow(flow_id)
+    on_dnc = records.dnc_among({m["to"] for m in due})
+
+    ready = []
+    for message in due:
+        flow = flows.get(message["flow_id"])
+        if message["to"] in on_dnc:
+            status = MessageStatus.SKIPPED if int(message["step"]) == 0 else MessageStatus.CANCELLED
+            try:
+                records.transition(message, status, now, fields={"skip_reason": "dnc"})
+                report.cancelled += 1
+            except ConditionFailed:
+                pass
+        elif flow is None or flow.get("status") != ACTIVE:
+            records.park_for_paused_flow(message)
+            report.parked += 1
+        else:
+            ready.append(message)
+
+    refused = set(queue.send([SendRequest(m["lead_id"], int(m["step"])) for m in ready]))
+    report.queue_refused = len(refused)
+    for message in ready:
+        if SendRequest(message["lead_id"], int(message["step"])) in refused:
+            continue  # still due: the next tick tries again
+        try:
+            records.transition(message, MessageStatus.QUEUED, now, fields={"queued_at": iso(now)})
+        except ConditionFailed:
+            pass  # a worker already claimed it from the queue
+        report.queued += 1
+        report.by_flow[message["flow_id"]] = report.by_flow.get(message["flow_id"], 0) + 1
+    return report

@@ -1,0 +1,121 @@
+"""Lead flows: an immediate text and drip follow-ups, as operators define them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from sendline.adapters.records import Records
+from sendline.domain.clock import iso
+from sendline.domain.counters import delivery_rate
+from sendline.domain.ids import new_id
+from sendline.domain.phones import PhoneRejected, normalise_phone
+from sendline.domain.templates import template_variables
+from sendline.errors import FieldProblem, NotFound
+
+MAX_DRIPS = 20
+MAX_BODY = 1600
+
+ACTIVE, PAUSED = "active", "paused"
+
+
+def _phone(value: str) -> str:
+    try:
+        return normalise_phone(value).e164
+    except PhoneRejected as exc:
+        raise ValueError(exc.reason) from None
+
+
+class DripStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    delay_minutes: StrictInt = Field(ge=1, le=60 * 24 * 60, description="minutes after the lead arrived")
+    message: StrictStr = Field(min_length=1, max_length=MAX_BODY)
+
+
+class FlowDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr = Field(min_length=1, max_length=120)
+    from_number: StrictStr
+    initial_message: StrictStr = Field(min_length=1, max_length=MAX_BODY)
+    drips: list[DripStep] = Field(default_factory=list, max_length=MAX_DRIPS)
+    call_number: StrictStr | None = None
+    stop_drips_on_reply: StrictBool = True
+
+    _numbers = field_validator("from_number", "call_number")(lambda v: v if v is None else _phone(v))
+
+
+def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, Any]:
+    flow = {
+        "flow_id": new_id("fl"),
+        "name": draft.name.strip(),
+        "status": ACTIVE,
+        "from_number": draft.from_number,
+        "call_number": draft.call_number,
+        "initial_message": draft.initial_message,
+        "drips": [d.model_dump() for d in draft.drips],
+        "stop_drips_on_reply": draft.stop_drips_on_reply,
+        "variables": template_variables(" ".join([draft.initial_message, *(d.message for d in draft.drips)])),
+        "created_at": iso(now),
+        "updated_at": iso(now),
+    }
+    records.put_flow(flow)
+    return flow
+
+
+def get_flow(records: Records, flow_id: str) -> dict[str, Any]:
+    flow = records.get_flow(flow_id)
+    if not flow:
+        raise NotFound(FieldProblem("flow_id", "no flow with this id"))
+    return flow
+
+
+def _stats(counters: dict[str, int]) -> dict[str, Any]:
+    names = ("leads", "sent", "delivered", "undelivered", "failed", "skipped", "cancelled", "unknown",
+             "pending_dlr", "pending_drips", "drips_sent", "segments")
+    stats: dict[str, Any] = {name: counters.get(name, 0) for name in names}
+    stats["cost"] = round(counters.get("cost_micros", 0) / 1_000_000, 4)
+    stats["delivery_rate"] = delivery_rate(counters)
+    return stats
+
+
+def list_flows(records: Records) -> list[dict[str, Any]]:
+    flows = records.list_flows()
+    counters = records.counters((f"FLOW#{f['flow_id']}", "TOTAL") for f in flows)
+    return [{**f, "stats": _stats(counters[(f"FLOW#{f['flow_id']}", "TOTAL")])} for f in flows]
+
+
+def flow_with_stats(records: Records, flow_id: str) -> dict[str, Any]:
+    flow = get_flow(records, flow_id)
+    counters = records.counters([(f"FLOW#{flow_id}", "TOTAL")])
+    return {**flow, "stats": _stats(counters[(f"FLOW#{flow_id}", "TOTAL")])}
+
+
+def pause_flow(records: Records, flow_id: str, now: datetime) -> dict[str, Any]:
+    get_flow(records, flow_id)
+    return records.set_flow_status(flow_id, PAUSED, now)
+
+
+def resume_flow(records: Records, flow_id: str, now: datetime) -> dict[str, Any]:
+    get_flow(records, flow_id)
+    flow = records.set_flow_status(flow_id, ACTIVE, now)
+    flow["released_messages"] = records.release_paused(flow_id)
+    return flow
+
+
+def flow_activity(records: Records, flow_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    get_flow(records, flow_id)
+    return [
+        {
+            "at": m["updated_at"],
+            "lead_id": m["lead_id"],
+            "message_id": m["message_id"],
+            "step": m["step"],
+            "status": m["status"],
+            "to": m.get("to_masked"),
+            "error_code": m.get("error_code"),
+            "skip_reason": m.get("skip_reason"),
+        }
+        for m in records.flow_activity(flow_id, limit)
+    ]

@@ -1,0 +1,167 @@
+"""Send one queued message through the carrier, at most once.
+
+The worker claims the message with a conditional write before calling the carrier, so SQS
+redelivery, a retried batch or two racing workers cannot send it twice. When the carrier's
+answer is lost (a read timeout), the message is recorded as `unknown` and never retried:
+at-most-once is chosen over a possible duplicate text.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from aws_lambda_powertools import Logger
+
+from sendline.adapters.queue import SendRequest
+from sendline.adapters.records import Records
+from sendline.adapters.twilio import Accepted, OutcomeUnknown, Rejected, SendOutcome, TryLater, price_to_micros
+from sendline.domain.clock import iso, parse_iso
+from sendline.domain.phones import mask_phone
+from sendline.domain.status import FINAL, NOT_YET_SENT, MessageStatus
+from sendline.errors import ConditionFailed
+from sendline.services.delivery import apply_parked_receipts
+from sendline.services.flows import PAUSED
+
+logger = Logger(child=True)
+
+MAX_SEND_ATTEMPTS = 5
+# A claim older than this belongs to an invocation that no longer runs (the worker's timeout
+# plus a margin): its outcome is unknown.
+CLAIM_LIFETIME = timedelta(seconds=45)
+
+
+class Carrier(Protocol):
+    def send(self, *, to: str, from_: str, body: str) -> SendOutcome: ...
+
+
+class SendResult(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    ALREADY_DONE = "already_done"
+    PARKED = "parked"
+    MISSING = "missing"
+
+
+@dataclass
+class RetryLater(Exception):
+    """Nothing was sent; try this message again after `delay_s` seconds."""
+
+    delay_s: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"retry in {self.delay_s}s: {self.reason}"
+
+
+def backoff_s(attempt: int, hint: int | None = None) -> int:
+    if hint:
+        return min(hint, 900)
+    return min(300, 5 * 2 ** max(0, attempt - 1)) + random.randint(0, 3)
+
+
+def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime) -> SendResult:
+    message = records.get_message(request.lead_id, request.step)
+    if message is None:
+        logger.warning("send request for an unknown message", extra={"lead_id": request.lead_id})
+        return SendResult.MISSING
+    status = MessageStatus(message["status"])
+    if status in FINAL or status == MessageStatus.SENT:
+        return SendResult.ALREADY_DONE
+    if status == MessageStatus.SENDING:
+        return _settle_orphaned_claim(records, message, now)
+
+    flow = records.get_flow(message["flow_id"]) if message.get("flow_id") else None
+    if flow and flow.get("status") == PAUSED:
+        _park(records, message, now, flow["flow_id"])
+        return SendResult.PARKED
+    # The last-moment check: a STOP processed while this message sat in the queue wins.
+    if records.get_dnc(message["to"]):
+        return _withdraw(records, message, now, "opted_out")
+
+    claim_id = uuid.uuid4().hex
+    attempts = int(message.get("attempts") or 0) + 1
+    try:
+        claimed = records.transition(message, MessageStatus.SENDING, now, fields={
+            "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
+    except ConditionFailed:
+        return SendResult.ALREADY_DONE  # another worker took it
+    outcome = carrier.send(to=message["to"], from_=message["from_number"], body=message["body"])
+    return _record_outcome(records, claimed, claim_id, attempts, outcome, now)
+
+
+def _record_outcome(records: Records, message: dict, claim_id: str, attempts: int, outcome: SendOutcome,
+                    now: datetime) -> SendResult:
+    masked = mask_phone(message["to"])
+    if isinstance(outcome, Accepted):
+        records.transition(message, MessageStatus.SENT, now, claim_id=claim_id, fields={
+            "provider": "twilio",
+            "provider_sid": outcome.provider_sid,
+            "provider_status": outcome.provider_status,
+            "segments": outcome.segments,
+            "price": outcome.price,
+            "cost_micros": price_to_micros(outcome.price),
+            "sent_at": iso(now),
+        }, extra_ops=[records.sid_link_op(outcome.provider_sid, message["lead_id"], int(message["step"]))])
+        logger.info("sent", extra={"to": masked, "provider_sid": outcome.provider_sid})
+        apply_parked_receipts(records, outcome.provider_sid, now)
+        return SendResult.SENT
+    if isinstance(outcome, Rejected):
+        records.transition(message, MessageStatus.FAILED, now, claim_id=claim_id, fields={
+            "error_code": outcome.error_code, "error_message": outcome.error_message, "failed_at": iso(now)})
+        logger.info("carrier rejected", extra={"to": masked, "error_code": outcome.error_code})
+        return SendResult.FAILED
+    if isinstance(outcome, OutcomeUnknown):
+        records.transition(message, MessageStatus.UNKNOWN, now, claim_id=claim_id, fields={
+            "error_message": f"carrier answer lost: {outcome.reason}", "failed_at": iso(now)})
+        logger.warning("carrier outcome unknown", extra={"to": masked, "reason": outcome.reason})
+        return SendResult.UNKNOWN
+    assert isinstance(outcome, TryLater)
+    if attempts >= MAX_SEND_ATTEMPTS:
+        records.transition(message, MessageStatus.FAILED, now, claim_id=claim_id, fields={
+            "error_code": outcome.error_code or "retries_exhausted",
+            "error_message": f"gave up after {attempts} attempts: {outcome.reason}", "failed_at": iso(now)})
+        return SendResult.FAILED
+    records.transition(message, MessageStatus.QUEUED, now, claim_id=claim_id,
+                       fields={"last_error": outcome.reason, "claim_id": None, "claimed_at": None})
+    raise RetryLater(backoff_s(attempts, outcome.retry_after_s), outcome.reason)
+
+
+def _settle_orphaned_claim(records: Records, message: dict, now: datetime) -> SendResult:
+    claimed_at = parse_iso(message.get("claimed_at") or message["updated_at"])
+    age = now - claimed_at
+    if age < CLAIM_LIFETIME:
+        # Another invocation is inside the carrier call right now; look again after it ends.
+        raise RetryLater(int((CLAIM_LIFETIME - age).total_seconds()) + 1, "claimed by another worker")
+    try:
+        records.transition(message, MessageStatus.UNKNOWN, now, claim_id=message.get("claim_id"), fields={
+            "error_message": "worker stopped during the carrier call", "failed_at": iso(now)})
+    except ConditionFailed:
+        return SendResult.ALREADY_DONE
+    return SendResult.UNKNOWN
+
+
+def _park(records: Records, message: dict, now: datetime, flow_id: str) -> None:
+    if MessageStatus(message["status"]) == MessageStatus.SCHEDULED:
+        records.park_for_paused_flow(message)
+        return
+    try:
+        records.transition(message, MessageStatus.SCHEDULED, now, due_at=message.get("due_at") or iso(now),
+                           park_for_flow=flow_id)
+    except ConditionFailed:
+        pass
+
+
+def _withdraw(records: Records, message: dict, now: datetime, reason: str) -> SendResult:
+    assert MessageStatus(message["status"]) in NOT_YET_SENT
+    try:
+        records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
+    except ConditionFailed:
+        return SendResult.ALREADY_DONE
+    return SendResult.SKIPPED

@@ -1,0 +1,37 @@
+"""pydantic's errors, as field-and-reason pairs an integrator can act on."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from sendline.errors import FieldProblem
+
+_REASONS = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "extra_forbidden": "is not a known field",
+    "string_too_short": "must not be empty",
+}
+
+
+def problems_from(error: ValidationError) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    seen: set[str] = set()
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-")) or "body"
+        # A union reports one error per branch; the first one says enough.
+        field = field.replace(".str", "").replace(".int", "")
+        if field in seen:
+            continue
+        seen.add(field)
+        reason = _REASONS.get(item["type"])
+        if reason is None:
+            reason = str(item["msg"]).removeprefix("Value error, ")
+            reason = reason[0].lower() + reason[1:] if reason else "is not valid"
+        problems.append(FieldProblem(field, reason))
+    return problems
