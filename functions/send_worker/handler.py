@@ -17,7 +17,8 @@ from sendline.services.sending import RetryLater, send_message
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# Every record failing is still a partial response: each one has its own backoff already set.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

@@ -1,0 +1,102 @@
+"""Lead submission as integrators call it: errors name the field, retries never text twice."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.integration.conftest import API_KEY, INTEGRATOR
+from tests.integration.test_lead_flow import make_flow
+
+
+def submit(fns, body, headers=INTEGRATOR, target="/v1/leads", raw=None):
+    if raw is not None:
+        return fns.http("POST", target, body=raw, headers={"content-type": "application/json", **headers})
+    return fns.http("POST", target, json_body=body, headers=headers)
+
+
+@pytest.mark.parametrize("body, status, field, reason", [
+    ({"phone": "2125550142"}, 422, "flow_id", "is required"),
+    ({"flow_id": "FLOW", "first_name": "A"}, 422, "phone", "is required"),
+    ({"flow_id": "FLOW", "phone": "call me"}, 422, "phone", "contains letters"),
+    ({"flow_id": "FLOW", "phone": "2.12555E+09"}, 422, "phone", "digits lost to Excel scientific notation"),
+    ({"flow_id": "FLOW", "phone": "12345"}, 422, "phone", "not a valid phone number"),
+    ({"flow_id": "FLOW", "phone": "2125550142", "first_name": 7}, 422, "first_name", "must be a string"),
+    ({"flow_id": "FLOW", "phone": True}, 422, "phone", "must be a string"),
+    ({"flow_id": "FLOW", "phone": "2125550142", "vehicle": {"make": "Honda"}}, 422, "vehicle",
+     "custom fields must be text, numbers or true/false"),
+    ({"flow_id": "fl_missing", "phone": "2125550142"}, 404, "flow_id", "no flow with this id"),
+    (["not", "an", "object"], 422, "body", "must be a JSON object"),
+])
+def test_bad_input_gets_a_4xx_naming_the_field(fns, body, status, field, reason):
+    flow_id = make_flow(fns)
+    if isinstance(body, dict) and body.get("flow_id") == "FLOW":
+        body = {**body, "flow_id": flow_id}
+    result = submit(fns, body)
+    assert result.status == status
+    assert result.body["success"] is False
+    assert result.body["errors"][0] == {"field": field, "reason": reason}
+    assert result.body["error"] == f"{field}: {reason}"
+
+
+def test_malformed_and_oversized_json(fns):
+    malformed = submit(fns, None, raw='{"flow_id": "x", "phone": ')
+    assert malformed.status == 400
+    assert malformed.body["errors"][0]["field"] == "body"
+    assert malformed.body["errors"][0]["reason"].startswith("is not valid JSON")
+    huge = submit(fns, None, raw='{"notes": "' + "x" * 70_000 + '"}')
+    assert (huge.status, huge.body["errors"][0]) == (413, {"field": "body", "reason": "larger than 64 KB"})
+    empty = submit(fns, None, raw="")
+    assert (empty.status, empty.body["errors"][0]["field"]) == (400, "body")
+
+
+def test_api_key_is_required_and_checked(fns):
+    missing = submit(fns, {"flow_id": "x", "phone": "2125550142"}, headers={})
+    assert (missing.status, missing.body["errors"][0]["field"]) == (401, "api_key")
+    wrong = submit(fns, {"flow_id": "x", "phone": "2125550142"}, headers={"x-api-key": "nope"})
+    assert (wrong.status, wrong.body["errors"][0]["reason"]) == (401, "not a valid API key")
+
+
+def test_legacy_route_takes_the_key_as_a_query_parameter(fns):
+    flow_id = make_flow(fns)
+    result = fns.http("POST", f"/api.php?action=ext_lead_submit&api_key={API_KEY}",
+                      json_body={"flow_id": flow_id, "phone": "+1 212 555 0142", "first_name": "Ann"})
+    assert result.status == 200
+    assert result.body["success"] is True and result.body["sent"] is True and result.body["drips_queued"] == 2
+    unknown = fns.http("GET", f"/api.php?action=ext_nope&api_key={API_KEY}")
+    assert unknown.status == 400
+    assert unknown.body["errors"][0]["field"] == "action"
+
+
+def test_same_flow_and_phone_within_a_day_is_one_lead(fns):
+    flow_id = make_flow(fns)
+    first = submit(fns, {"flow_id": flow_id, "phone": "(212) 555-0142", "first_name": "Ann"})
+    again = submit(fns, {"flow_id": flow_id, "phone": "212.555.0142", "first_name": "Ann"})
+    other_flow = submit(fns, {"flow_id": make_flow(fns), "phone": "212.555.0142"})
+    assert again.status == 200
+    assert again.body["lead_id"] == first.body["lead_id"]
+    assert (again.body["duplicate"], again.body["sent"], again.body["drips_queued"]) == (True, True, 2)
+    assert other_flow.body["lead_id"] != first.body["lead_id"]
+
+
+def test_idempotency_key_returns_the_original_lead(fns):
+    flow_id = make_flow(fns)
+    headers = {**INTEGRATOR, "idempotency-key": "order-77"}
+    first = submit(fns, {"flow_id": flow_id, "phone": "2125550142"}, headers=headers)
+    again = submit(fns, {"flow_id": flow_id, "phone": "2125550143"}, headers=headers)
+    assert again.body["lead_id"] == first.body["lead_id"]
+    assert again.body["duplicate"] is True
+
+
+def test_the_301st_request_in_a_minute_gets_429(fns):
+    if datetime.now(UTC).second > 45:  # keep all 301 requests inside one rate window
+        time.sleep(61 - datetime.now(UTC).second)
+    statuses = [fns.http("GET", "/v1/stats", headers=INTEGRATOR).status for _ in range(300)]
+    assert statuses == [200] * 300
+    limited = fns.http("GET", "/v1/stats", headers=INTEGRATOR)
+    assert limited.status == 429
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.headers["x-ratelimit-remaining"] == "0"
+    assert limited.body["errors"][0] == {"field": "api_key", "reason": "more than 300 requests a minute"}
