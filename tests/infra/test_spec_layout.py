@@ -1,0 +1,34 @@
+"""`infra/spec.py` and the `functions/*/` folders describe the same set of functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra import spec
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+
+
+def function_folders() -> set[str]:
+    """Folders under functions/ that hold a handler, i.e. that deploy as a Lambda."""
+    return {
+        path.name
+        for path in FUNCTIONS_DIR.iterdir()
+        if path.is_dir() and path.name != "__pycache__" and (path / "handler.py").is_file()
+    }
+
+
+def test_function_folders_are_exactly_the_spec_functions():
+    assert function_folders() == {f.name for f in spec.FUNCTIONS}
+
+
+@pytest.mark.parametrize("name", [f.name for f in spec.FUNCTIONS])
+def test_every_spec_function_has_a_handler_module(name):
+    assert (FUNCTIONS_DIR / name / "handler.py").is_file()
+
+
+def test_spec_function_names_are_unique():
+    names = [f.name for f in spec.FUNCTIONS]
+    assert len(names) == len(set(names))
