@@ -110,7 +110,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="operator_api",
-        description="Operator API: flows, leads, DNC list.",
+        description="Operator API: flows, leads, integrator keys, DNC list.",
         routes=(
             Route("POST", "/v1/flows", "operator"),
             Route("GET", "/v1/flows", "operator"),
@@ -119,6 +119,8 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("POST", "/v1/flows/{flow_id}/resume", "operator"),
             Route("GET", "/v1/flows/{flow_id}/activity", "operator"),
             Route("GET", "/v1/leads/{lead_id}", "operator"),
+            Route("POST", "/v1/api-keys", "operator"),
+            Route("GET", "/v1/api-keys", "operator"),
             Route("POST", "/v1/dnc", "api_key_or_operator"),
             Route("GET", "/v1/dnc/{phone}", "api_key_or_operator"),
             Route("DELETE", "/v1/dnc/{phone}", "operator"),

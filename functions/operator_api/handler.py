@@ -8,6 +8,7 @@ from sendline import http, runtime
 from sendline.domain.clock import utcnow
 from sendline.errors import ValidationFailed
 from sendline.services import flows
+from sendline.services.api_keys import issue_api_key, list_api_keys
 from sendline.services.dnc import add_to_dnc, check_dnc, remove_from_dnc
 from sendline.services.leads import lead_view
 from sendline.services.validation import problems_from
@@ -65,6 +66,20 @@ def flow_activity(flow_id: str):
 def get_lead(lead_id: str):
     http.require_operator(app)
     return http.json_response(200, lead_view(runtime.records(), lead_id))
+
+
+@app.post("/v1/api-keys")
+def create_api_key():
+    http.require_operator(app)
+    body = http.json_body(app)
+    name = body.get("name") if isinstance(body, dict) else None
+    return http.json_response(201, issue_api_key(runtime.records(), name))
+
+
+@app.get("/v1/api-keys")
+def api_keys():
+    http.require_operator(app)
+    return http.json_response(200, {"api_keys": list_api_keys(runtime.records())})
 
 
 @app.post("/v1/dnc")

@@ -100,3 +100,21 @@ def test_the_301st_request_in_a_minute_gets_429(fns):
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert limited.headers["x-ratelimit-remaining"] == "0"
     assert limited.body["errors"][0] == {"field": "api_key", "reason": "more than 300 requests a minute"}
+
+
+def test_operator_issues_integrator_keys_shown_once(fns):
+    from tests.integration.conftest import OPERATOR
+
+    issued = fns.http("POST", "/v1/api-keys", headers=OPERATOR, json_body={"name": "Zapier"})
+    assert issued.status == 201
+    raw = issued.body["api_key"]
+    assert raw.startswith("sk_live_") and len(raw) == 51
+    assert fns.http("GET", "/v1/stats", headers={"x-api-key": raw}).status == 200
+    listed = fns.http("GET", "/v1/api-keys", headers=OPERATOR).body["api_keys"]
+    zapier = next(k for k in listed if k["name"] == "Zapier")
+    assert zapier["key_id"] == issued.body["key_id"]
+    assert zapier["hint"] == f"{raw[:7]}…{raw[-4:]}"
+    assert raw not in str(listed)
+    nameless = fns.http("POST", "/v1/api-keys", headers=OPERATOR, json_body={"name": ""})
+    assert (nameless.status, nameless.body["errors"][0]["field"]) == (422, "name")
+    assert fns.http("POST", "/v1/api-keys", json_body={"name": "x"}).status == 401

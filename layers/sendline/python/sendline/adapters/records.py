@@ -9,7 +9,7 @@ Items (pk / sk), and the access patterns they serve, are listed in docs/data-mod
   SID#{provider_sid}       / EARLY#{status}  a receipt that arrived before its send was recorded
   INBOUND#{provider_sid}   / INBOUND         an inbound text; gsi1 INBOX#{day} / {received_at}#{sid}
   DNC#{phone}              / DNC             do-not-contact entry
-  APIKEY#{sha256}          / APIKEY          integrator key, stored hashed
+  APIKEY#{sha256}          / APIKEY          integrator key, stored hashed; gsi1 APIKEYS / {created_at}#{key_id}
   RATE#{key_id}#{minute}   / RATE            fixed-window request counter (TTL)
   DEDUPE#{flow_id}#{phone} / DEDUPE          24 h duplicate-submission guard (TTL)
   IDEM#{key_id}#{key}      / IDEM            Idempotency-Key guard (TTL)
@@ -65,9 +65,12 @@ class Records:
         self.timezone = timezone
 
     # -- integrator keys and rate windows ---------------------------------------------------
-    def put_api_key(self, key_hash: str, key_id: str, name: str, now: datetime) -> None:
-        self.store.put({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY", "key_id": key_id, "name": name,
-                        "created_at": iso(now)})
+    def put_api_key(self, key_hash: str, key_id: str, name: str, hint: str, now: datetime) -> None:
+        self.store.put({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY", "key_id": key_id, "name": name, "hint": hint,
+                        "created_at": iso(now), "gsi1pk": "APIKEYS", "gsi1sk": f"{iso(now)}#{key_id}"})
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        return [_public(i) for i in self.store.query("APIKEYS", index="gsi1", newest_first=True, limit=500)]
 
     def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
         return self.store.get(f"APIKEY#{key_hash}", "APIKEY", consistent=False)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import utcnow
-from sendline.errors import FieldProblem, Unauthorized
+from sendline.errors import FieldProblem, Unauthorized, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,21 @@ def register_api_key(raw_key: str, name: str, records: Records | None = None) ->
 
         records = runtime.records()
     key_id = key_id_for(raw_key)
-    records.put_api_key(hash_key(raw_key), key_id, name, utcnow())
+    records.put_api_key(hash_key(raw_key), key_id, name, hint=f"{raw_key[:7]}…{raw_key[-4:]}", now=utcnow())
     return key_id
+
+
+def issue_api_key(records: Records, name: object) -> dict[str, Any]:
+    """A new integrator key; the raw key is shown once, in this answer, and never stored."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise ValidationFailed(FieldProblem("name", "must be text of 1 to 100 characters"))
+    raw_key = "sk_live_" + secrets.token_urlsafe(32)
+    key_id = register_api_key(raw_key, name.strip(), records)
+    return {"success": True, "key_id": key_id, "name": name.strip(), "api_key": raw_key}
+
+
+def list_api_keys(records: Records) -> list[dict[str, Any]]:
+    return records.list_api_keys()
 
 
 def authenticate(records: Records, raw_key: str | None) -> ApiIdentity:
