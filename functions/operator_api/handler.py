@@ -40,7 +40,7 @@ def list_flows():
 @app.get("/v1/flows/<flow_id>")
 def get_flow(flow_id: str):
     http.require_operator(app)
-    return http.json_response(200, flows.flow_with_stats(runtime.records(), flow_id))
+    return http.json_response(200, flows.flow_with_stats(runtime.records(), flow_id, utcnow()))
 
 
 @app.post("/v1/flows/<flow_id>/pause")

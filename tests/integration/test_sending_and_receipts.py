@@ -82,6 +82,13 @@ def test_undelivered_receipt_records_the_error_code(fns):
     first = messages(fns, lead_id)[0]
     assert (first["status"], first["error_code"]) == ("undelivered", "30005")
     assert (flow_stats(fns)["undelivered"], flow_stats(fns)["pending_dlr"]) == (1, 0)
+    flow_id = fns.http("GET", "/v1/flows", headers=OPERATOR).body["flows"][0]["flow_id"]
+    detail = fns.http("GET", f"/v1/flows/{flow_id}", headers=OPERATOR).body
+    assert len(detail["hourly"]) == 24
+    assert detail["hourly"][-1]["hour"] == utcnow().strftime("%Y-%m-%dT%H")
+    assert {k: detail["hourly"][-1][k] for k in ("sent", "undelivered", "pending_dlr")} == {
+        "sent": 1, "undelivered": 1, "pending_dlr": 0}
+    assert sum(h["sent"] for h in detail["hourly"][:-1]) == 0
 
 
 def test_unsigned_or_tampered_callbacks_get_403(fns):

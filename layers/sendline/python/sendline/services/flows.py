@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
-from sendline.domain.counters import delivery_rate
+from sendline.domain.counters import delivery_rate, time_buckets
 from sendline.domain.ids import new_id
 from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.domain.templates import template_variables
@@ -86,10 +86,18 @@ def list_flows(records: Records) -> list[dict[str, Any]]:
     return [{**f, "stats": _stats(counters[(f"FLOW#{f['flow_id']}", "TOTAL")])} for f in flows]
 
 
-def flow_with_stats(records: Records, flow_id: str) -> dict[str, Any]:
+def flow_with_stats(records: Records, flow_id: str, now: datetime, hours: int = 24) -> dict[str, Any]:
+    """A flow, its totals, and sent/delivered/failed for each of the last `hours` hours."""
     flow = get_flow(records, flow_id)
-    counters = records.counters([(f"FLOW#{flow_id}", "TOTAL")])
-    return {**flow, "stats": _stats(counters[(f"FLOW#{flow_id}", "TOTAL")])}
+    scope = f"FLOW#{flow_id}"
+    hour_buckets = [time_buckets(now - timedelta(hours=h), records.timezone)[2] for h in reversed(range(hours))]
+    counters = records.counters([(scope, "TOTAL"), *((scope, b) for b in hour_buckets)])
+    hourly = []
+    for bucket in hour_buckets:
+        values = counters[(scope, bucket)]
+        hourly.append({"hour": bucket[2:], **{k: values.get(k, 0) for k in ("sent", "delivered", "undelivered",
+                                                                          "failed", "pending_dlr")}})
+    return {**flow, "stats": _stats(counters[(scope, "TOTAL")]), "hourly": hourly}
 
 
 def pause_flow(records: Records, flow_id: str, now: datetime) -> dict[str, Any]:
