@@ -118,3 +118,13 @@ def test_operator_issues_integrator_keys_shown_once(fns):
     nameless = fns.http("POST", "/v1/api-keys", headers=OPERATOR, json_body={"name": ""})
     assert (nameless.status, nameless.body["errors"][0]["field"]) == (422, "name")
     assert fns.http("POST", "/v1/api-keys", json_body={"name": "x"}).status == 401
+
+
+def test_form_posts_and_json_labelled_as_a_form_are_both_understood(fns):
+    flow_id = make_flow(fns)
+    form_post = fns.http("POST", "/v1/leads", body=f"flow_id={flow_id}&phone=2125550142&first_name=Ann",
+                         headers={**INTEGRATOR, "content-type": "application/x-www-form-urlencoded"})
+    json_as_form = fns.http("POST", "/v1/leads", body=f'{{"flow_id": "{flow_id}", "phone": "2125550199"}}',
+                            headers={**INTEGRATOR, "content-type": "application/x-www-form-urlencoded"})
+    assert (form_post.status, form_post.body["sent"]) == (200, True)
+    assert (json_as_form.status, json_as_form.body["sent"]) == (200, True)

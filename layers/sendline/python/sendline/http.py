@@ -92,8 +92,10 @@ def json_body(app: APIGatewayHttpResolver) -> Any:
 def payload(app: APIGatewayHttpResolver) -> Any:
     """A JSON body, or a form-encoded one as older integrations post it."""
     content_type = (header(app, "content-type") or "").lower()
-    if content_type.startswith("application/x-www-form-urlencoded"):
-        return dict(parse_qsl(app.current_event.decoded_body or "", keep_blank_values=True))
+    body = (app.current_event.decoded_body or "").lstrip()
+    # `curl -d '{...}'` labels JSON as a form; the body itself says what it is.
+    if content_type.startswith("application/x-www-form-urlencoded") and not body.startswith(("{", "[")):
+        return dict(parse_qsl(body, keep_blank_values=True))
     return json_body(app)
 
 
