@@ -220,3 +220,19 @@ def test_inbound_stop_puts_the_sender_on_dnc(fns):
     assert result.body == '<?xml version="1.0" encoding="UTF-8"?><Response/>'
     checked = fns.http("GET", "/v1/dnc/+12125550142", headers=OPERATOR).body
     assert (checked["dnc"], checked["source"]) == (True, "keyword")
+
+
+def test_worker_that_loses_its_claim_to_the_queued_mark_reads_again_and_sends(fns):
+    from sendline.services.sending import SendResult, send_message
+
+    _, lead_id = lead(fns)
+    records = runtime.records()
+    real_get = records.get_message
+    stale = {**real_get(lead_id, 0), "status": "scheduled"}  # as read just before the API marked it queued
+    reads = iter([stale])
+    records.get_message = lambda lead, step: next(reads, None) or real_get(lead, step)
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(return_value=twilio_created(SID))
+        result = send_message(records, runtime.twilio(), SendRequest(lead_id, 0), utcnow())
+    assert (result, route.call_count) == (SendResult.SENT, 1)
+    assert messages(fns, lead_id)[0]["status"] == "sent"

@@ -22,7 +22,7 @@ from sendline.adapters.records import Records
 from sendline.adapters.twilio import Accepted, OutcomeUnknown, Rejected, SendOutcome, TryLater, price_to_micros
 from sendline.domain.clock import iso, parse_iso
 from sendline.domain.phones import mask_phone
-from sendline.domain.status import FINAL, NOT_YET_SENT, MessageStatus
+from sendline.domain.status import FINAL, MessageStatus
 from sendline.errors import ConditionFailed
 from sendline.services.delivery import apply_parked_receipts
 from sendline.services.flows import PAUSED
@@ -67,10 +67,21 @@ def backoff_s(attempt: int, hint: int | None = None) -> int:
 
 
 def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime) -> SendResult:
-    message = records.get_message(request.lead_id, request.step)
-    if message is None:
-        logger.warning("send request for an unknown message", extra={"lead_id": request.lead_id})
-        return SendResult.MISSING
+    # The scheduler (or the lead API) marks a message `queued` after handing it to SQS, so a
+    # worker can read `scheduled` and lose its claim to that write: read again and retry.
+    for _ in range(3):
+        message = records.get_message(request.lead_id, request.step)
+        if message is None:
+            logger.warning("send request for an unknown message", extra={"lead_id": request.lead_id})
+            return SendResult.MISSING
+        try:
+            return _send(records, carrier, message, now)
+        except ConditionFailed:
+            continue
+    return SendResult.ALREADY_DONE
+
+
+def _send(records: Records, carrier: Carrier, message: dict, now: datetime) -> SendResult:
     status = MessageStatus(message["status"])
     if status in FINAL or status == MessageStatus.SENT:
         return SendResult.ALREADY_DONE
@@ -83,15 +94,13 @@ def send_message(records: Records, carrier: Carrier, request: SendRequest, now: 
         return SendResult.PARKED
     # The last-moment check: a STOP processed while this message sat in the queue wins.
     if records.get_dnc(message["to"]):
-        return _withdraw(records, message, now, "opted_out")
+        records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": "opted_out"})
+        return SendResult.SKIPPED
 
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1
-    try:
-        claimed = records.transition(message, MessageStatus.SENDING, now, fields={
-            "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
-    except ConditionFailed:
-        return SendResult.ALREADY_DONE  # another worker took it
+    claimed = records.transition(message, MessageStatus.SENDING, now, fields={
+        "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
     outcome = carrier.send(to=message["to"], from_=message["from_number"], body=message["body"])
     return _record_outcome(records, claimed, claim_id, attempts, outcome, now)
 
@@ -151,17 +160,5 @@ def _park(records: Records, message: dict, now: datetime, flow_id: str) -> None:
     if MessageStatus(message["status"]) == MessageStatus.SCHEDULED:
         records.park_for_paused_flow(message)
         return
-    try:
-        records.transition(message, MessageStatus.SCHEDULED, now, due_at=message.get("due_at") or iso(now),
-                           park_for_flow=flow_id)
-    except ConditionFailed:
-        pass
-
-
-def _withdraw(records: Records, message: dict, now: datetime, reason: str) -> SendResult:
-    assert MessageStatus(message["status"]) in NOT_YET_SENT
-    try:
-        records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
-    except ConditionFailed:
-        return SendResult.ALREADY_DONE
-    return SendResult.SKIPPED
+    records.transition(message, MessageStatus.SCHEDULED, now, due_at=message.get("due_at") or iso(now),
+                       park_for_flow=flow_id)
