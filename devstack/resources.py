@@ -1,0 +1,331 @@
+"""The AWS side of the local stack: moto in server mode and the resources the spec names."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from infra import spec
+
+from .lambda_runtime import REGION
+
+log = logging.getLogger("devstack.resources")
+
+TABLE_NAME = spec.TABLE.name
+RESOURCE_PREFIX = "sendline-"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+DLQ_RETENTION_S = 14 * 24 * 3600
+
+
+def queue_name(name: str) -> str:
+    return f"{RESOURCE_PREFIX}{name}"
+
+
+def dlq_name(name: str) -> str:
+    return f"{RESOURCE_PREFIX}{name}-dlq"
+
+
+def aws_client(service: str, endpoint_url: str) -> Any:
+    """A client for the local endpoint; its own session, so it is safe to create on any thread."""
+    session = boto3.session.Session(
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
+    return session.client(
+        service,
+        endpoint_url=endpoint_url,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def client_factory(service: str, endpoint_url: str) -> Callable[[], Any]:
+    return lambda: aws_client(service, endpoint_url)
+
+
+# ---------------------------------------------------------------------------------------------
+# moto
+
+
+class _SerializedDynamoDb:
+    """WSGI middleware running DynamoDB requests one at a time.
+
+    moto evaluates a condition expression and writes the item in separate steps, and applies
+    `ADD` to counters as read-modify-write, without a lock; DynamoDB does each atomically. The
+    platform's invariants (at most one send, each status transition counted once) depend on
+    that atomicity, so the local stack must provide it. It also makes the item-level rollback
+    of `_item_level_transactions` safe.
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:
+            response = self.app(environ, start_response)
+            try:
+                return list(response)
+            finally:
+                if hasattr(response, "close"):
+                    response.close()
+
+
+def _item_level_transactions() -> None:
+    """Makes moto's TransactWriteItems back up the items it touches instead of whole tables.
+
+    moto deep-copies every table a transaction names before applying it, to roll back on a
+    failed condition. That is O(table size) per write: with a few thousand items each status
+    transition takes seconds and memory balloons. Backing up only the touched items gives the
+    same all-or-nothing result, provided no other DynamoDB request runs meanwhile, which
+    `_SerializedDynamoDb` guarantees.
+    """
+    import copy
+
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    backend = dynamodb_models.DynamoDBBackend
+    original = backend.transact_write_items
+    if getattr(original, "backs_up_items", False):
+        return
+
+    class TablesAreNotCopied:
+        """Stands in for the `copy` module inside moto's DynamoDB models during a transaction."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, dynamodb_models.Table):
+                return value
+            return copy.deepcopy(value, memo)
+
+    def touched_items(self: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        backups = []
+        for entry in transact_items:
+            try:
+                (op,) = entry.values()
+                table = self.get_table(op["TableName"])
+                attributes = op["Item"] if "Item" in op else op["Key"]
+                hash_key = DynamoType(attributes[table.hash_key_attr])
+                range_key = (
+                    DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+                )
+                current = table.get_item(hash_key, range_key)
+            except Exception:
+                continue  # moto itself rejects the malformed operation
+            backups.append((table, hash_key, range_key, copy.deepcopy(current)))
+        return backups
+
+    def restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+        if range_key is None:
+            if item is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = item
+        elif item is None:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = item
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups = touched_items(self, transact_items)
+        dynamodb_models.copy = TablesAreNotCopied()  # type: ignore[assignment]
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for backup in reversed(backups):
+                restore(*backup)
+            raise
+        finally:
+            dynamodb_models.copy = copy  # type: ignore[assignment]
+
+    transact_write_items.backs_up_items = True  # type: ignore[attr-defined]
+    backend.transact_write_items = transact_write_items
+
+
+def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
+    """Starts moto's threaded server in this process; returns it and its URL."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    # werkzeug logs every request at INFO.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    _item_level_transactions()
+
+    class Server(ThreadedMotoServer):
+        # ThreadedMotoServer's own entry point, with the app wrapped.
+        def _server_entry(self) -> None:
+            app = _SerializedDynamoDb(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = Server(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    url_host = "127.0.0.1" if bound_host in ("", "0.0.0.0", "::") else bound_host
+    return server, f"http://{url_host}:{bound_port}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Resources from the spec
+
+
+@dataclass(frozen=True)
+class QueueResources:
+    name: str  # the spec name, e.g. "sends"
+    url: str
+    arn: str
+    dlq_url: str
+    dlq_arn: str
+
+    @property
+    def queue_name(self) -> str:
+        return queue_name(self.name)
+
+    @property
+    def dlq_name(self) -> str:
+        return dlq_name(self.name)
+
+
+def create_table(dynamodb: Any, table: spec.Table = spec.TABLE) -> str:
+    """Creates the table (idempotent): pk/sk, every GSI with projection ALL, TTL."""
+    name = table.name
+    key_attributes = {table.pk, table.sk}
+    for index in table.indexes:
+        key_attributes.update((index.pk, index.sk))
+    try:
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": a, "AttributeType": "S"} for a in sorted(key_attributes)
+            ],
+            KeySchema=[
+                {"AttributeName": table.pk, "KeyType": "HASH"},
+                {"AttributeName": table.sk, "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.pk, "KeyType": "HASH"},
+                        {"AttributeName": index.sk, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in table.indexes
+            ],
+        )
+    except dynamodb.exceptions.ResourceInUseException:
+        return name
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.1})
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+    )
+    return name
+
+
+def create_queue(sqs: Any, queue: spec.Queue) -> QueueResources:
+    """Creates `sendline-<name>` and its DLQ with the spec's redrive and visibility (idempotent)."""
+    dlq_url = sqs.create_queue(
+        QueueName=dlq_name(queue.name),
+        Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_S)},
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    url = sqs.create_queue(
+        QueueName=queue_name(queue.name),
+        Attributes={
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "MessageRetentionPeriod": str(queue.retention_s),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    return QueueResources(queue.name, url, _queue_arn(sqs, url), dlq_url, dlq_arn)
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+
+def create_resources(
+    dynamodb: Any,
+    sqs: Any,
+    *,
+    table: spec.Table = spec.TABLE,
+    queues: Iterable[spec.Queue] = spec.QUEUES,
+) -> dict[str, QueueResources]:
+    """The table and every queue in the spec; returns the queues by spec name."""
+    create_table(dynamodb, table)
+    return {q.name: create_queue(sqs, q) for q in queues}
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        **DUMMY_CREDENTIALS,
+    }
+
+
+def function_environment(
+    *,
+    endpoint_url: str,
+    queues: dict[str, QueueResources],
+    twilio_api_base: str,
+    twilio_account_sid: str,
+    twilio_auth_token: str,
+    public_api_url: str,
+    operator_token_sha256: str,
+    table_name: str = TABLE_NAME,
+) -> dict[str, str]:
+    """Everything `docs/contracts.md` says a handler reads, plus Powertools settings."""
+    environment = aws_environment(endpoint_url)
+    environment.update(
+        {
+            "TABLE_NAME": table_name,
+            "TWILIO_API_BASE": twilio_api_base,
+            "TWILIO_ACCOUNT_SID": twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": twilio_auth_token,
+            "PUBLIC_API_URL": public_api_url,
+            "OPERATOR_TOKEN_SHA256": operator_token_sha256,
+            "POWERTOOLS_SERVICE_NAME": "sendline",
+            "POWERTOOLS_METRICS_NAMESPACE": "Sendline",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+    )
+    for name, queue in queues.items():
+        environment[spec.queue_url_env(name)] = queue.url
+    return environment
