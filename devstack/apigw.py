@@ -8,6 +8,8 @@ and query parameters, cookies lifted out of the headers.
 
 from __future__ import annotations
 
+import re
+
 import base64
 import binascii
 import json
@@ -175,6 +177,21 @@ class HttpRequest:
     @property
     def raw_query(self) -> str:
         return urlsplit(self.target).query
+
+
+_SECRET_OR_PII_PARAMS = frozenset({"api_key", "phone", "to", "from"})
+_PHONE_IN_PATH = re.compile(r"(%2B|\+)?\d{7,15}")
+
+
+def redact_target(target: str) -> str:
+    """The request line as the access log keeps it: no API keys or phone numbers."""
+    parts = urlsplit(target)
+    path = _PHONE_IN_PATH.sub("***", parts.path)
+    query = "&".join(
+        f"{name}=***" if name.lower() in _SECRET_OR_PII_PARAMS else f"{name}={value}"
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return f"{path}?{query}" if query else path
 
 
 def request_id() -> str:
@@ -499,7 +516,7 @@ def _make_handler(gateway: ApiGateway) -> type[BaseHTTPRequestHandler]:
                     '%s "%s %s" %d %.0fms',
                     self.client_address[0],
                     self.command,
-                    self.path,
+                    redact_target(self.path),
                     response.status,
                     (time.monotonic() - started) * 1000,
                 )

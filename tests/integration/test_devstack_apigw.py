@@ -376,3 +376,12 @@ def test_a_real_handler_module_serves_a_route(tmp_path: Path) -> None:
     # Then the handler's reply comes back
     assert response.status_code == 200
     assert response.json() == {"fn": "sendline-fake_api", "flow": "f-9"}
+
+
+def test_access_log_lines_hide_api_keys_and_phone_numbers():
+    from devstack.apigw import redact_target
+
+    assert redact_target("/api.php?action=ext_dnc_check&phone=2125550142&api_key=sl_demo_x") == (
+        "/api.php?action=ext_dnc_check&phone=***&api_key=***")
+    assert redact_target("/v1/dnc/+12125550142") == "/v1/dnc/***"
+    assert redact_target("/v1/leads/ld_01m8ye3nend6h23kdxkqmh81p6") == "/v1/leads/ld_01m8ye3nend6h23kdxkqmh81p6"
