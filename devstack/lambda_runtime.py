@@ -322,6 +322,24 @@ class LambdaFunction:
         )
 
 
+class TakingTurns:
+    """Runs an invoker's events one at a time with every other invoker sharing `lock`.
+
+    Powertools' event resolver keeps the request being handled on a class attribute
+    (`BaseRouter.current_event`), shared by every resolver in the process. On AWS each
+    execution environment is its own process handling one event at a time; here they are
+    threads of one process, so the HTTP functions must take turns or read each other's requests.
+    """
+
+    def __init__(self, invoker: Invoker, lock: threading.Lock) -> None:
+        self._invoker = invoker
+        self._lock = lock
+
+    def invoke(self, event: Any) -> InvocationResult:
+        with self._lock:
+            return self._invoker.invoke(event)
+
+
 @dataclass
 class FunctionSet:
     """Every spec function, keyed by spec name."""

@@ -24,7 +24,7 @@ from infra import spec
 
 from . import resources
 from .apigw import ApiGateway, bindings_from_spec
-from .lambda_runtime import FunctionSet
+from .lambda_runtime import FunctionSet, TakingTurns
 from .pollers import SqsEventSource
 from .state import (
     STACK_FILE,
@@ -139,8 +139,10 @@ class LocalStack:
         functions = FunctionSet.from_spec(spec.FUNCTIONS, self.functions_dir)
         for missing in functions.missing_handlers():
             log.warning("no handler module at %s; its invocations will fail", missing)
+        # HTTP functions take turns: see TakingTurns for why.
+        api_turns = threading.Lock()
         self._api = ApiGateway(
-            bindings_from_spec(functions.functions),
+            bindings_from_spec({name: TakingTurns(fn, api_turns) for name, fn in functions.functions.items()}),
             host=options.host,
             port=options.api_port,
             static_dir=self.dashboard_dir,

@@ -385,3 +385,43 @@ def test_access_log_lines_hide_api_keys_and_phone_numbers():
         "/api.php?action=ext_dnc_check&phone=***&api_key=***")
     assert redact_target("/v1/dnc/+12125550142") == "/v1/dnc/***"
     assert redact_target("/v1/leads/ld_01m8ye3nend6h23kdxkqmh81p6") == "/v1/leads/ld_01m8ye3nend6h23kdxkqmh81p6"
+
+
+def test_concurrent_requests_to_powertools_resolvers_each_see_their_own_request(tmp_path: Path) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devstack.lambda_runtime import TakingTurns
+
+    # Given two functions whose handlers are Powertools resolvers that read the request late
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "handler.py").write_text(
+            "import time\n"
+            "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
+            "app = APIGatewayHttpResolver()\n"
+            f"@app.post('/{name}')\n"
+            "def echo():\n"
+            "    time.sleep(0.002)\n"
+            "    return {'got': app.current_event.json_body['n']}\n"
+            "def handler(event, context):\n"
+            "    return app.resolve(event, context)\n"
+        )
+    turns = threading.Lock()
+    bindings = [RouteBinding("POST", f"/{name}", TakingTurns(
+        LambdaFunction(name, tmp_path / name / "handler.py", concurrency=4), turns)) for name in ("one", "two")]
+    gw = ApiGateway(bindings, port=0)
+    gw.start()
+    try:
+        # When 60 requests arrive at once
+        def call(n: int) -> int:
+            return httpx.post(f"{gw.url}/{'one' if n % 2 else 'two'}", json={"n": n}, timeout=30).json()["got"]
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(pool.map(call, range(60)))
+    finally:
+        gw.stop()
+
+    # Then every handler answered its own request
+    assert answers == list(range(60))
