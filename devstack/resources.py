@@ -155,6 +155,45 @@ def _item_level_transactions() -> None:
     backend.transact_write_items = transact_write_items
 
 
+def _partition_queries() -> None:
+    """Makes moto's base-table Query read one partition, as DynamoDB does.
+
+    moto answers a Query on the table by sorting every item of the table, so each read of a
+    lead grew slower with the table (the demo's 600 leads made reads take tens of ms).
+    Requests are serialised (see _SerializedDynamoDb), so swapping the item source is safe.
+    """
+    from moto.dynamodb.models.table import Table
+
+    original = Table.query
+    if getattr(original, "reads_one_partition", False):
+        return
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: partition
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    query.reads_one_partition = True  # type: ignore[attr-defined]
+    Table.query = query
+
+
+def _cached_module_list() -> None:
+    """moto lists its own package folder on every request to find a backend; once is enough."""
+    import moto.backends
+    import moto.moto_server.werkzeug_app as werkzeug_app
+
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+    if hasattr(werkzeug_app, "list_of_moto_modules"):
+        werkzeug_app.list_of_moto_modules = lambda: modules
+
+
 def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     """Starts moto's threaded server in this process; returns it and its URL."""
     from moto.moto_server.werkzeug_app import (
@@ -168,6 +207,8 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     # werkzeug logs every request at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     _item_level_transactions()
+    _partition_queries()
+    _cached_module_list()
 
     class Server(ThreadedMotoServer):
         # ThreadedMotoServer's own entry point, with the app wrapped.

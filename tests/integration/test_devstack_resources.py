@@ -170,6 +170,33 @@ def test_transaction_cost_does_not_grow_with_the_table(moto_url: str) -> None:
     assert per_transaction < 0.03
 
 
+def test_a_table_query_reads_its_partition_with_order_prefix_and_pages(moto_url: str) -> None:
+    # Given items in several partitions
+    dynamodb = resources.aws_client("dynamodb", moto_url)
+    resources.create_table(dynamodb)
+    for lead in ("A", "B"):
+        for sk in ("META", "MSG#00", "MSG#01", "MSG#02"):
+            dynamodb.put_item(TableName=spec.TABLE.name,
+                              Item={"pk": {"S": f"QLEAD#{lead}"}, "sk": {"S": sk}, "lead": {"S": lead}})
+
+    # When one partition is queried, newest first, with a prefix and a page size of 2
+    pages, key = [], None
+    while True:
+        kwargs = {"ExclusiveStartKey": key} if key else {}
+        page = dynamodb.query(TableName=spec.TABLE.name, Limit=2, ScanIndexForward=False,
+                              KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+                              ExpressionAttributeValues={":pk": {"S": "QLEAD#B"}, ":msg": {"S": "MSG#"}},
+                              **kwargs)
+        pages.append([(i["lead"]["S"], i["sk"]["S"]) for i in page["Items"]])
+        key = page.get("LastEvaluatedKey")
+        if not key:
+            break
+
+    # Then only that partition's items come back, in order, page by page
+    assert pages[0] == [("B", "MSG#02"), ("B", "MSG#01")]
+    assert [item for page in pages for item in page] == [("B", "MSG#02"), ("B", "MSG#01"), ("B", "MSG#00")]
+
+
 def test_function_environment_holds_every_contract_variable() -> None:
     queue = resources.QueueResources("sends", "http://q/sends", "arn:q", "http://q/dlq", "arn:d")
 

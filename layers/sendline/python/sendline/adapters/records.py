@@ -6,7 +6,7 @@ Items (pk / sk), and the access patterns they serve, are listed in docs/data-mod
   LEAD#{lead_id}           / MSG#{step:02}   an outbound message; gsi1 FLOWMSG#{flow_id} / {updated_at}#..;
                                              due (sparse, while scheduled) DUE#{shard} / {due_at}#..
   SID#{provider_sid}       / SID             provider sid -> message
-  SID#{provider_sid}       / EARLY#{status}  a receipt that arrived before its send was recorded
+  SID#{provider_sid}       / EARLY           receipts that arrived before the send was recorded
   INBOUND#{provider_sid}   / INBOUND         an inbound text; gsi1 INBOX#{day} / {received_at}#{sid}
   DNC#{phone}              / DNC             do-not-contact entry
   APIKEY#{sha256}          / APIKEY          integrator key, stored hashed; gsi1 APIKEYS / {created_at}#{key_id}
@@ -249,14 +249,16 @@ class Records:
         return self.get_message(link["lead_id"], int(link["step"])) if link else None
 
     def park_early_receipt(self, provider_sid: str, status: str, params: Mapping[str, str], now: datetime) -> None:
-        self.store.put({"pk": f"SID#{provider_sid}", "sk": f"EARLY#{status}", "params": dict(params),
-                        "received_at": iso(now), "expires_at": int((now + timedelta(days=2)).timestamp())})
+        self.store.update(f"SID#{provider_sid}", "EARLY", set_fields={
+            f"receipt_{status}": dict(params), "expires_at": int((now + timedelta(days=2)).timestamp())})
 
-    def take_early_receipts(self, provider_sid: str) -> list[dict[str, Any]]:
-        receipts = list(self.store.query(f"SID#{provider_sid}", sk_prefix="EARLY#", consistent=True))
-        for receipt in receipts:
-            self.store.delete(receipt["pk"], receipt["sk"])
-        return receipts
+    def take_early_receipts(self, provider_sid: str) -> list[dict[str, str]]:
+        """Receipts parked for this sid (one GetItem after each send; usually none)."""
+        item = self.store.get(f"SID#{provider_sid}", "EARLY")
+        if not item:
+            return []
+        self.store.delete(f"SID#{provider_sid}", "EARLY")
+        return [value for key, value in sorted(item.items()) if key.startswith("receipt_")]
 
     # -- inbound texts ------------------------------------------------------------------------
     def put_inbound(self, record: Mapping[str, Any]) -> None:

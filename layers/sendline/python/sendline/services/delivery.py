@@ -66,5 +66,5 @@ def apply_delivery_status(records: Records, params: Mapping[str, str], now: date
 
 def apply_parked_receipts(records: Records, provider_sid: str, now: datetime) -> None:
     """Receipts that overtook the send's own write, applied now that the sid is known."""
-    for receipt in records.take_early_receipts(provider_sid):
-        apply_delivery_status(records, receipt["params"], now, park_unknown=False)
+    for params in records.take_early_receipts(provider_sid):
+        apply_delivery_status(records, params, now, park_unknown=False)
