@@ -50,7 +50,7 @@ REQUEST_TIMEOUT_S = 30.0
 ROWS_SHOWN_PER_REASON = 6
 STACK_PROBE_TIMEOUT_S = 2.0
 STACK_START_TIMEOUT_S = 60.0
-POLL_INTERVAL_S = 2.0
+POLL_INTERVAL_S = 5.0
 
 
 def demo_flow(now: datetime | None = None) -> dict[str, Any]:
