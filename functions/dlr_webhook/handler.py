@@ -5,11 +5,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sendline import http, runtime
+from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.services.delivery import apply_delivery_status
 from sendline.services.inbound import EMPTY_TWIML, handle_inbound
 
+config.validate_at_cold_start(config.store_settings, config.twilio_settings)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

@@ -5,10 +5,11 @@ from dataclasses import asdict
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sendline import runtime
+from sendline import config, runtime
 from sendline.domain.clock import utcnow
 from sendline.services.drips import run_due_messages
 
+config.validate_at_cold_start(config.store_settings, config.queue_settings)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

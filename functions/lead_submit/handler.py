@@ -4,10 +4,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sendline import http, runtime
+from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.services.leads import submit_lead
 
+config.validate_at_cold_start(config.store_settings, config.queue_settings)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

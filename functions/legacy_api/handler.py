@@ -3,13 +3,14 @@
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 
-from sendline import http, runtime
+from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.errors import FieldProblem, MalformedRequest
 from sendline.services.dnc import add_to_dnc, check_dnc
 from sendline.services.leads import submit_lead
 from sendline.services.stats import account_stats
 
+config.validate_at_cold_start(config.store_settings, config.queue_settings)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
 
-from sendline import http, runtime
+from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.errors import ValidationFailed
 from sendline.services import flows
@@ -13,6 +13,7 @@ from sendline.services.dnc import add_to_dnc, check_dnc, remove_from_dnc
 from sendline.services.leads import lead_view
 from sendline.services.validation import problems_from
 
+config.validate_at_cold_start(config.store_settings, config.queue_settings, config.api_settings)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

@@ -9,11 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from sendline import runtime
+from sendline import config, runtime
 from sendline.adapters.queue import SendRequest
 from sendline.domain.clock import utcnow
 from sendline.services.sending import RetryLater, send_message
 
+config.validate_at_cold_start(config.store_settings, config.queue_settings, config.twilio_settings, config.api_settings)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()

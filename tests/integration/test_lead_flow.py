@@ -54,3 +54,17 @@ def test_lead_is_sent_and_recorded(fns):
     flows = fns.http("GET", "/v1/flows", headers=OPERATOR).body["flows"]
     stats = flows[0]["stats"]
     assert (stats["leads"], stats["sent"], stats["pending_drips"], stats["pending_dlr"]) == (1, 1, 2, 1)
+
+
+def test_a_missing_setting_fails_the_cold_start_with_its_name(aws, monkeypatch):
+    import pytest
+
+    from devstack.lambda_runtime import InitError, load_handler_copy
+    from sendline import config
+    from tests.integration.conftest import ROOT
+
+    monkeypatch.delenv("SENDS_QUEUE_URL")
+    config.reset()
+    with pytest.raises(InitError) as failed:
+        load_handler_copy(ROOT / "functions" / "lead_submit" / "handler.py", "cold_start_without_queue")
+    assert "SENDS_QUEUE_URL" in str(failed.value)

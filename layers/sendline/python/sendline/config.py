@@ -84,6 +84,13 @@ def twilio_settings() -> TwilioSettings:
     return settings
 
 
+def validate_at_cold_start(*settings: object) -> None:
+    """Read each settings factory once at import, so a missing variable fails the cold start
+    with its name instead of the first request that needs it."""
+    for factory in settings:
+        factory()  # type: ignore[operator]
+
+
 def reset() -> None:
     """Forget cached settings (tests change the environment between cases)."""
     for factory in (store_settings, queue_settings, api_settings, twilio_settings):
