@@ -86,8 +86,8 @@ def test_undelivered_receipt_records_the_error_code(fns):
     detail = fns.http("GET", f"/v1/flows/{flow_id}", headers=OPERATOR).body
     assert len(detail["hourly"]) == 24
     assert detail["hourly"][-1]["hour"] == utcnow().strftime("%Y-%m-%dT%H")
-    assert {k: detail["hourly"][-1][k] for k in ("sent", "undelivered", "pending_dlr")} == {
-        "sent": 1, "undelivered": 1, "pending_dlr": 0}
+    assert {k: detail["hourly"][-1][k] for k in ("sent", "delivered", "undelivered")} == {
+        "sent": 1, "delivered": 0, "undelivered": 1}
     assert sum(h["sent"] for h in detail["hourly"][:-1]) == 0
 
 

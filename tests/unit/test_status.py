@@ -51,3 +51,21 @@ def test_buckets_follow_the_reporting_time_zone():
 def test_delivery_rate_is_delivered_over_sent():
     assert delivery_rate({"sent": 3, "delivered": 2}) == 66.67
     assert delivery_rate({}) == 0.0
+
+
+def test_a_status_change_touches_each_counter_item_once_and_levels_only_in_total():
+    from datetime import UTC, datetime
+
+    from sendline.adapters.records import Records
+    from sendline.adapters.store import Store
+
+    records = Records(Store(client=None, table_name="t"))
+    for _ in range(50):  # the shard is random: no draw may put two writes on one item
+        ops = records._counter_ops("fl_1", datetime(2026, 12, 3, 15, tzinfo=UTC),
+                                   {"sent": 1, "pending_dlr": 1, "segments": 2})
+        keys = [(op["Update"]["Key"]["pk"]["S"], op["Update"]["Key"]["sk"]["S"]) for op in ops]
+        assert len(keys) == len(set(keys)) == 6
+    by_bucket = {op["Update"]["Key"]["sk"]["S"]: sorted(op["Update"]["ExpressionAttributeNames"].values())
+                 for op in ops}
+    assert by_bucket == {"TOTAL": ["pending_dlr", "segments", "sent"], "D#2026-12-03": ["segments", "sent"],
+                         "H#2026-12-03T15": ["segments", "sent"]}

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-
-import httpx
+from typing import TYPE_CHECKING
 
 from sendline import config
 from sendline.adapters import aws
 from sendline.adapters.queue import SendQueue
 from sendline.adapters.records import Records
 from sendline.adapters.store import Store
-from sendline.adapters.twilio import TwilioMessages
 
-CARRIER_TIMEOUT = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=3.0)
+if TYPE_CHECKING:  # httpx is imported only by the functions that call the carrier
+    import httpx
+
+    from sendline.adapters.twilio import TwilioMessages
 
 
 @lru_cache(maxsize=1)
@@ -46,11 +47,16 @@ def twilio_credentials() -> tuple[str, str]:
 
 @lru_cache(maxsize=1)
 def carrier_http() -> httpx.Client:
-    return httpx.Client(timeout=CARRIER_TIMEOUT, limits=httpx.Limits(max_connections=20))
+    import httpx
+
+    timeout = httpx.Timeout(connect=3.0, read=10.0, write=5.0, pool=3.0)
+    return httpx.Client(timeout=timeout, limits=httpx.Limits(max_connections=20))
 
 
 @lru_cache(maxsize=1)
 def twilio() -> TwilioMessages:
+    from sendline.adapters.twilio import TwilioMessages
+
     settings = config.twilio_settings()
     account_sid, auth_token = twilio_credentials()
     callback = f"{config.api_settings().public_api_url.rstrip('/')}/webhooks/twilio/status"

@@ -25,7 +25,7 @@ from typing import Any
 
 from sendline.adapters.store import CounterUpdate, Store
 from sendline.domain.clock import iso
-from sendline.domain.counters import scopes_for, time_buckets, transition_deltas
+from sendline.domain.counters import LEVEL_COUNTERS, scopes_for, time_buckets, transition_deltas
 from sendline.domain.status import MessageStatus
 from sendline.errors import ConditionFailed
 
@@ -133,8 +133,7 @@ class Records:
         for message in messages:
             ops.append(self.store.put_op(self._message_item(message, created)))
         drips = sum(1 for m in messages if m["step"] > 0)
-        ops += self.store.counter_ops(CounterUpdate(scopes_for(flow_id), time_buckets(now, self.timezone),
-                                                    {"leads": 1, "pending_drips": drips}))
+        ops += self._counter_ops(flow_id, now, {"leads": 1, "pending_drips": drips})
         try:
             self.store.transact(ops)
         except ConditionFailed:
@@ -233,13 +232,23 @@ class Records:
                                    cost_micros=int(updates.get("cost_micros") or 0))
         if due_at is not None and step > 0 and old != MessageStatus.SCHEDULED:
             deltas["pending_drips"] = deltas.get("pending_drips", 0) + 1
-        ops += self.store.counter_ops(CounterUpdate(scopes_for(message.get("flow_id")),
-                                                    time_buckets(now, self.timezone), deltas))
-        self.store.transact(ops + list(extra_ops or []))
+        ops += self._counter_ops(message.get("flow_id"), now, deltas)
+        ops += list(extra_ops or [])
+        if len(ops) == 1:
+            self.store.update_one(ops[0])  # a lone conditional update costs half a transaction
+        else:
+            self.store.transact(ops)
         merged = {**message, **updates}
         for field in remove:
             merged.pop(field, None)
         return merged
+
+    def _counter_ops(self, flow_id: str | None, now: datetime, deltas: Mapping[str, int]) -> list[dict[str, Any]]:
+        """Flows (sent, delivered...) go to the total, day and hour buckets; levels (pending
+        receipts, pending drips) only to the total, where a level means something."""
+        total, *periods = time_buckets(now, self.timezone)
+        flows = {k: v for k, v in deltas.items() if k not in LEVEL_COUNTERS}
+        return self.store.counter_ops(CounterUpdate(scopes_for(flow_id), {total: deltas, **{p: flows for p in periods}}))
 
     def sid_link_op(self, provider_sid: str, lead_id: str, step: int) -> dict[str, Any]:
         return self.store.put_op({"pk": f"SID#{provider_sid}", "sk": "SID", "lead_id": lead_id, "step": step})

@@ -55,11 +55,10 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class CounterUpdate:
-    """Add `deltas` to the counters of `scopes` in the given time buckets."""
+    """Add each bucket's deltas to the counters of every scope (e.g. TOTAL, D#day, H#hour)."""
 
     scopes: tuple[str, ...]
-    buckets: tuple[str, ...]
-    deltas: Mapping[str, int]
+    deltas_by_bucket: Mapping[str, Mapping[str, int]]
 
 
 class Store:
@@ -178,6 +177,10 @@ class Store:
         response = self._call("update_item", **kwargs)
         return deserialize(response["Attributes"]) if return_new else None
 
+    def update_one(self, op: dict[str, Any]) -> None:
+        """Run one `update_op` on its own (conditional writes raise ConditionFailed)."""
+        self._call("update_item", **op["Update"])
+
     # -- transactions -----------------------------------------------------------------------
     def update_op(self, pk: str, sk: str, *, set_fields: Mapping[str, Any] | None = None,
                   remove: Iterable[str] = (), add: Mapping[str, int] | None = None,
@@ -248,15 +251,13 @@ class Store:
 
     # -- counters ---------------------------------------------------------------------------
     def counter_ops(self, update: CounterUpdate, shard: int | None = None) -> list[dict[str, Any]]:
-        deltas = {k: v for k, v in update.deltas.items() if v}
-        if not deltas:
-            return []
         chosen = random.randrange(COUNTER_SHARDS) if shard is None else shard
-        return [
-            self.update_op(f"CTR#{scope}#{chosen}", bucket, add=deltas)
-            for scope in update.scopes
-            for bucket in update.buckets
-        ]
+        ops = []
+        for bucket, deltas in update.deltas_by_bucket.items():
+            changes = {k: v for k, v in deltas.items() if v}
+            if changes:
+                ops += [self.update_op(f"CTR#{scope}#{chosen}", bucket, add=changes) for scope in update.scopes]
+        return ops
 
     def read_counters(self, scope_buckets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
         """Sum the shards of each (scope, bucket); missing counters read as zero."""

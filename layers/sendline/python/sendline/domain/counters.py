@@ -9,6 +9,11 @@ from zoneinfo import ZoneInfo
 from sendline.domain.status import MessageStatus as S
 
 
+# Counters that measure a level (how many are waiting now) rather than a flow of events: they
+# are kept only in the TOTAL bucket, since "pending in the 14:00 hour" means nothing.
+LEVEL_COUNTERS = frozenset({"pending_dlr", "pending_drips"})
+
+
 def transition_deltas(old: S, new: S, *, step: int, segments: int = 0, cost_micros: int = 0) -> dict[str, int]:
     deltas: dict[str, int] = {}
     is_drip = step > 0

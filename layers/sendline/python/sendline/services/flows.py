@@ -87,7 +87,7 @@ def list_flows(records: Records) -> list[dict[str, Any]]:
 
 
 def flow_with_stats(records: Records, flow_id: str, now: datetime, hours: int = 24) -> dict[str, Any]:
-    """A flow, its totals, and sent/delivered/failed for each of the last `hours` hours."""
+    """A flow, its totals, and what happened in each of the last `hours` hours."""
     flow = get_flow(records, flow_id)
     scope = f"FLOW#{flow_id}"
     hour_buckets = [time_buckets(now - timedelta(hours=h), records.timezone)[2] for h in reversed(range(hours))]
@@ -96,7 +96,7 @@ def flow_with_stats(records: Records, flow_id: str, now: datetime, hours: int = 
     for bucket in hour_buckets:
         values = counters[(scope, bucket)]
         hourly.append({"hour": bucket[2:], **{k: values.get(k, 0) for k in ("sent", "delivered", "undelivered",
-                                                                          "failed", "pending_dlr")}})
+                                                                          "failed", "skipped")}})
     return {**flow, "stats": _stats(counters[(scope, "TOTAL")]), "hourly": hourly}
 
 
