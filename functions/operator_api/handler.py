@@ -59,7 +59,7 @@ def resume_flow(flow_id: str):
 @app.get("/v1/flows/<flow_id>/activity")
 def flow_activity(flow_id: str):
     http.require_operator(app)
-    limit = min(max(int(app.current_event.get_query_string_value("limit") or 50), 1), 200)
+    limit = http.int_param(app, "limit", default=50, low=1, high=200)
     return http.json_response(200, {"activity": flows.flow_activity(runtime.records(), flow_id, limit)})
 
 

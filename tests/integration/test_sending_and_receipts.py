@@ -236,3 +236,14 @@ def test_worker_that_loses_its_claim_to_the_queued_mark_reads_again_and_sends(fn
         result = send_message(records, runtime.twilio(), SendRequest(lead_id, 0), utcnow())
     assert (result, route.call_count) == (SendResult.SENT, 1)
     assert messages(fns, lead_id)[0]["status"] == "sent"
+
+
+def test_activity_limit_must_be_a_small_whole_number(fns):
+    flow_id = make_flow(fns)
+    for bad in ("abc", "0", "999", "-1"):
+        result = fns.http("GET", f"/v1/flows/{flow_id}/activity?limit={bad}", headers=OPERATOR)
+        assert (result.status, result.body["errors"][0]) == (
+            422, {"field": "limit", "reason": "must be a whole number from 1 to 200"})
+    assert fns.http("GET", f"/v1/flows/{flow_id}/activity?limit=5", headers=OPERATOR).status == 200
+    missing = fns.http("GET", "/v1/flows/fl_nope/activity", headers=OPERATOR)
+    assert (missing.status, missing.body["errors"][0]["field"]) == (404, "flow_id")

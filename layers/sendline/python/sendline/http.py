@@ -26,6 +26,7 @@ from sendline.errors import (
     RateLimited,
     SendlineError,
     Unauthorized,
+    ValidationFailed,
 )
 from sendline.services.api_keys import ApiIdentity, authenticate
 from sendline.services.leads import RequestOrigin
@@ -119,6 +120,15 @@ def twilio_form(app: APIGatewayHttpResolver) -> dict[str, str]:
     if not is_valid_twilio_signature(auth_token, url, pairs, header(app, "x-twilio-signature")):
         raise Forbidden(FieldProblem("X-Twilio-Signature", "missing or does not match the request"))
     return dict(pairs)
+
+
+def int_param(app: APIGatewayHttpResolver, name: str, *, default: int, low: int, high: int) -> int:
+    raw = app.current_event.get_query_string_value(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise ValidationFailed(FieldProblem(name, f"must be a whole number from {low} to {high}"))
+    return int(raw)
 
 
 def header(app: APIGatewayHttpResolver, name: str) -> str | None:
