@@ -128,3 +128,13 @@ def test_form_posts_and_json_labelled_as_a_form_are_both_understood(fns):
                             headers={**INTEGRATOR, "content-type": "application/x-www-form-urlencoded"})
     assert (form_post.status, form_post.body["sent"]) == (200, True)
     assert (json_as_form.status, json_as_form.body["sent"]) == (200, True)
+
+
+def test_absurd_ids_in_paths_are_404_not_500(fns):
+    from tests.integration.conftest import OPERATOR
+
+    long_id = "x" * 3000
+    for target in (f"/v1/leads/{long_id}", f"/v1/flows/{long_id}", f"/v1/flows/{long_id}/activity"):
+        result = fns.http("GET", target, headers=OPERATOR)
+        assert result.status == 404, target
+    assert fns.http("POST", f"/v1/flows/{long_id}/pause", headers=OPERATOR).status == 404

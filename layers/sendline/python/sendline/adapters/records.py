@@ -54,6 +54,13 @@ def _due_fields(lead_id: str, step: int, due_at: str) -> dict[str, str]:
     return {"due_pk": f"DUE#{_shard_of(lead_id, DUE_SHARDS)}", "due_sk": f"{due_at}#{lead_id}#{step:02d}"}
 
 
+MAX_ID_LENGTH = 100  # ids we issue are 29 characters; anything longer cannot be one of ours
+
+
+def _plausible_id(value: str) -> bool:
+    return 0 < len(value) <= MAX_ID_LENGTH
+
+
 def _public(item: Mapping[str, Any]) -> dict[str, Any]:
     hidden = {"pk", "sk", "gsi1pk", "gsi1sk", "due_pk", "due_sk", "expires_at", "claim_id"}
     return {k: v for k, v in item.items() if k not in hidden}
@@ -87,6 +94,8 @@ class Records:
                        condition="attribute_not_exists(pk)")
 
     def get_flow(self, flow_id: str) -> dict[str, Any] | None:
+        if not _plausible_id(flow_id):
+            return None
         item = self.store.get(f"FLOW#{flow_id}", "META", consistent=False)
         return _public(item) if item else None
 
@@ -94,6 +103,8 @@ class Records:
         return [_public(i) for i in self.store.query("FLOWS", index="gsi1", newest_first=True, limit=limit)]
 
     def set_flow_status(self, flow_id: str, status: str, now: datetime) -> dict[str, Any]:
+        if not _plausible_id(flow_id):
+            raise KeyError(flow_id)
         try:
             item = self.store.update(f"FLOW#{flow_id}", "META", set_fields={"status": status, "updated_at": iso(now)},
                                      condition="attribute_exists(pk)", return_new=True)
@@ -160,6 +171,8 @@ class Records:
 
     def get_lead(self, lead_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         lead, messages = None, []
+        if not _plausible_id(lead_id):
+            return lead, messages
         for item in self.store.query(f"LEAD#{lead_id}", consistent=True):
             if item["sk"] == "META":
                 lead = _public(item)
