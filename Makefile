@@ -16,7 +16,7 @@ $(STAMP): requirements.lock
 install: $(STAMP)
 
 run: install
-	$(PY) -m devstack
+	$(PY) -m devstack $(ARGS)
 
 test: install
 	$(PY) -m pytest
@@ -34,4 +34,4 @@ bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache
+	rm -rf $(VENV) cdk.out build .pytest_cache

@@ -72,6 +72,29 @@ def ensure_import_paths() -> None:
             sys.path.insert(0, path)
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def check_ports_free(options: StackOptions) -> None:
+    """Fails fast, naming the port: a server that cannot bind must not leave the start hanging."""
+    import socket
+
+    for what, port in (("API", options.api_port), ("carrier simulator", options.carrier_port),
+                       ("moto", options.moto_port)):
+        if not port:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((options.host, port))
+            except OSError:
+                raise PortInUse(
+                    f"port {port} ({what}) is in use. Stop what uses it, or pick free ports: "
+                    "make run ARGS='--api-port 0 --carrier-port 0 --moto-port 0'"
+                ) from None
+
+
 class StackAlreadyRunning(RuntimeError):
     pass
 
@@ -122,6 +145,7 @@ class LocalStack:
         ensure_import_paths()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._claim_state_dir()
+        check_ports_free(self.options)
         self.secrets = load_or_create_secrets(self.state_dir)
         options = self.options
 

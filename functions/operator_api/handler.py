@@ -1,5 +1,7 @@
 """Operator API: lead flows, leads and the DNC list (Bearer operator token)."""
 
+from urllib.parse import unquote
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
@@ -95,13 +97,13 @@ def dnc_add():
 @app.get("/v1/dnc/<phone>")
 def dnc_check(phone: str):
     headers = http.require_operator_or_api_key(app)
-    return http.json_response(200, check_dnc(runtime.records(), phone), headers)
+    return http.json_response(200, check_dnc(runtime.records(), unquote(phone)), headers)
 
 
 @app.delete("/v1/dnc/<phone>")
 def dnc_remove(phone: str):
     http.require_operator(app)
-    return http.json_response(200, remove_from_dnc(runtime.records(), phone))
+    return http.json_response(200, remove_from_dnc(runtime.records(), unquote(phone)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

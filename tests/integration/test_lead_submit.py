@@ -27,6 +27,8 @@ def submit(fns, body, headers=INTEGRATOR, target="/v1/leads", raw=None):
     ({"flow_id": "FLOW", "phone": True}, 422, "phone", "must be a string"),
     ({"flow_id": "FLOW", "phone": "2125550142", "vehicle": {"make": "Honda"}}, 422, "vehicle",
      "custom fields must be text, numbers or true/false"),
+    ({"flow_id": "FLOW", "phone": "2125550142", "k" * 65: "v"}, 422, "k" * 64 + "…",
+     "field names are at most 64 characters"),
     ({"flow_id": "fl_missing", "phone": "2125550142"}, 404, "flow_id", "no flow with this id"),
     (["not", "an", "object"], 422, "body", "must be a JSON object"),
 ])
@@ -85,9 +87,18 @@ def test_idempotency_key_returns_the_original_lead(fns):
     flow_id = make_flow(fns)
     headers = {**INTEGRATOR, "idempotency-key": "order-77"}
     first = submit(fns, {"flow_id": flow_id, "phone": "2125550142"}, headers=headers)
-    again = submit(fns, {"flow_id": flow_id, "phone": "2125550143"}, headers=headers)
+    again = submit(fns, {"flow_id": flow_id, "phone": "2125550142"}, headers=headers)
     assert again.body["lead_id"] == first.body["lead_id"]
     assert again.body["duplicate"] is True
+
+
+def test_idempotency_key_reused_for_another_lead_is_a_409_not_a_silent_drop(fns):
+    flow_id = make_flow(fns)
+    headers = {**INTEGRATOR, "idempotency-key": "order-78"}
+    submit(fns, {"flow_id": flow_id, "phone": "2125550142"}, headers=headers)
+    other = submit(fns, {"flow_id": flow_id, "phone": "2125550143"}, headers=headers)
+    assert other.status == 409
+    assert other.body["errors"][0] == {"field": "Idempotency-Key", "reason": "was already used for a different request"}
 
 
 def test_the_301st_request_in_a_minute_gets_429(fns):
@@ -138,3 +149,11 @@ def test_absurd_ids_in_paths_are_404_not_500(fns):
         result = fns.http("GET", target, headers=OPERATOR)
         assert result.status == 404, target
     assert fns.http("POST", f"/v1/flows/{long_id}/pause", headers=OPERATOR).status == 404
+
+
+def test_dnc_path_accepts_a_percent_encoded_plus(fns):
+    from tests.integration.conftest import OPERATOR
+
+    fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phones": ["+12125550142"]})
+    checked = fns.http("GET", "/v1/dnc/%2B12125550142", headers=OPERATOR)
+    assert (checked.status, checked.body["dnc"], checked.body["phone"]) == (200, True, "+12125550142")

@@ -247,3 +247,8 @@ def test_activity_limit_must_be_a_small_whole_number(fns):
     assert fns.http("GET", f"/v1/flows/{flow_id}/activity?limit=5", headers=OPERATOR).status == 200
     missing = fns.http("GET", "/v1/flows/fl_nope/activity", headers=OPERATOR)
     assert (missing.status, missing.body["errors"][0]["field"]) == (404, "flow_id")
+
+
+def test_a_signed_receipt_with_an_impossible_sid_is_a_422(fns):
+    result = callback(fns, receipt("delivered", sid="SM" + "f" * 5000))
+    assert (result.status, result.body["errors"][0]) == (422, {"field": "MessageSid", "reason": "is not a message sid"})

@@ -5,7 +5,7 @@ from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
 
 @pytest.mark.parametrize("raw", [
     "(212) 555-0142", "+1 212 555 0142", "212.555.0142", "1-212-555-0142", "2.125550142E+09",
-    " 212 555 0142 ", "2125550142.0", 2125550142, "1.2125550142E+10", "+12125550142", "212-555-0142",
+    " 212 555 0142 ", "2125550142.0", "212-555-0142 x123", "(212) 555-0142 ext. 7", 2125550142, "1.2125550142E+10", "+12125550142", "212-555-0142",
 ])
 def test_lead_list_formats_become_e164(raw):
     assert normalise_phone(raw).e164 == "+12125550142"

@@ -35,11 +35,15 @@ STATUS_CONDITION = "#c_status = :old_status"
 
 
 class LeadExists(Exception):
-    """The same submission was accepted before; `lead_id` is the original lead."""
+    """The same submission was accepted before; `lead_id` is the original lead.
 
-    def __init__(self, lead_id: str):
+    `request_hash` is the original request's fingerprint when an Idempotency-Key matched.
+    """
+
+    def __init__(self, lead_id: str, request_hash: str | None = None):
         super().__init__(lead_id)
         self.lead_id = lead_id
+        self.request_hash = request_hash
 
 
 def _shard_of(text: str, shards: int) -> int:
@@ -121,7 +125,7 @@ class Records:
 
     # -- leads and their messages -----------------------------------------------------------
     def create_lead(self, lead: Mapping[str, Any], messages: list[Mapping[str, Any]], now: datetime,
-                    idempotency_key: str | None = None) -> None:
+                    idempotency_key: str | None = None, request_hash: str | None = None) -> None:
         """Store a lead with all its messages at once, unless the same submission was seen.
 
         Raises LeadExists with the original lead id when the flow+phone pair was submitted in
@@ -140,7 +144,8 @@ class Records:
         ]
         if idempotency_key:
             ops.insert(0, self.store.put_op({"pk": f"IDEM#{lead['api_key_id']}#{idempotency_key}", "sk": "IDEM",
-                                             "lead_id": lead_id, "expires_at": expires}, guard, guard_values))
+                                             "lead_id": lead_id, "request_hash": request_hash,
+                                             "expires_at": expires}, guard, guard_values))
         for message in messages:
             ops.append(self.store.put_op(self._message_item(message, created)))
         drips = sum(1 for m in messages if m["step"] > 0)
@@ -148,16 +153,16 @@ class Records:
         try:
             self.store.transact(ops)
         except ConditionFailed:
-            raise LeadExists(self._original_lead(lead, idempotency_key, now)) from None
+            raise self._original_lead(lead, idempotency_key, now) from None
 
-    def _original_lead(self, lead: Mapping[str, Any], idempotency_key: str | None, now: datetime) -> str:
+    def _original_lead(self, lead: Mapping[str, Any], idempotency_key: str | None, now: datetime) -> LeadExists:
         guards = [(f"DEDUPE#{lead['flow_id']}#{lead['phone']}", "DEDUPE")]
         if idempotency_key:
             guards.insert(0, (f"IDEM#{lead['api_key_id']}#{idempotency_key}", "IDEM"))
         for pk, sk in guards:
             item = self.store.get(pk, sk)
             if item and item.get("expires_at", 0) >= int(now.timestamp()):
-                return item["lead_id"]
+                return LeadExists(item["lead_id"], item.get("request_hash"))
         raise ConditionFailed("lead guard changed during the write")
 
     def _message_item(self, message: Mapping[str, Any], updated_at: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import phonenumbers
 _SCIENTIFIC = re.compile(r"^\s*([+-]?)(\d+)(?:\.(\d*))?[eE]\+?(\d+)\s*$")
 _TRAILING_ZERO_DECIMAL = re.compile(r"^\s*\+?\d+\.0+\s*$")
 _HAS_LETTERS = re.compile(r"[A-Za-z]")
+# "212-555-0142 x123", "ext. 12": an office extension, which a text cannot use; the line can.
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension)\s*\d{1,6}\s*$", re.IGNORECASE)
 # Letters a phone keypad or an extension marker may legitimately contain are still rejected:
 # a lead list with "555-CALL-NOW" is a data-entry error, not a vanity number to dial.
 
@@ -80,6 +82,7 @@ def normalise_phone(raw: object, default_region: str = "US") -> Phone:
         text = expanded
     elif _TRAILING_ZERO_DECIMAL.match(text):
         text = text.split(".", 1)[0]
+    text = _EXTENSION.sub("", text)
     if _HAS_LETTERS.search(text):
         raise PhoneRejected("contains letters")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +15,8 @@ from sendline.domain.status import MessageStatus, can_move, from_twilio
 from sendline.errors import ConditionFailed, FieldProblem, ValidationFailed
 
 logger = Logger(child=True)
+
+PROVIDER_SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")  # SM…, MM… (Twilio), 34 characters
 
 
 class ReceiptResult(StrEnum):
@@ -37,6 +40,8 @@ def apply_delivery_status(records: Records, params: Mapping[str, str], now: date
     raw_status = params.get("MessageStatus") or params.get("SmsStatus")
     if not sid:
         raise ValidationFailed(FieldProblem("MessageSid", "is required"))
+    if not PROVIDER_SID.fullmatch(sid):
+        raise ValidationFailed(FieldProblem("MessageSid", "is not a message sid"))
     if not raw_status:
         raise ValidationFailed(FieldProblem("MessageStatus", "is required"))
     new = from_twilio(raw_status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
@@ -41,7 +41,6 @@ class FlowDraft(BaseModel):
     initial_message: StrictStr = Field(min_length=1, max_length=MAX_BODY)
     drips: list[DripStep] = Field(default_factory=list, max_length=MAX_DRIPS)
     call_number: StrictStr | None = None
-    stop_drips_on_reply: StrictBool = True
 
     _numbers = field_validator("from_number", "call_number")(lambda v: v if v is None else _phone(v))
 
@@ -55,7 +54,6 @@ def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, 
         "call_number": draft.call_number,
         "initial_message": draft.initial_message,
         "drips": [d.model_dump() for d in draft.drips],
-        "stop_drips_on_reply": draft.stop_drips_on_reply,
         "variables": template_variables(" ".join([draft.initial_message, *(d.message for d in draft.drips)])),
         "created_at": iso(now),
         "updated_at": iso(now),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +19,7 @@ from sendline.domain.ids import new_id
 from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
 from sendline.domain.status import FINAL, MessageStatus
 from sendline.domain.templates import render
-from sendline.errors import ConditionFailed, FieldProblem, NotFound, ValidationFailed
+from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services.api_keys import ApiIdentity
 from sendline.services.flows import PAUSED
 from sendline.services.validation import problems_from
@@ -26,6 +28,7 @@ logger = Logger(child=True)
 
 MAX_CUSTOM_FIELDS = 50
 MAX_FIELD_LENGTH = 500
+MAX_FIELD_NAME_LENGTH = 64
 # Fields that describe how consent was given, kept with the lead as its consent record.
 CONSENT_FIELDS = ("page_url", "opt_in_text", "consent_text", "ip_address", "trusted_form_url", "jornaya_leadid")
 
@@ -90,7 +93,10 @@ def parse_submission(payload: object) -> LeadSubmission:
     if len(custom) > MAX_CUSTOM_FIELDS:
         problems.append(FieldProblem("body", f"at most {MAX_CUSTOM_FIELDS} custom fields"))
     for name, value in custom.items():
-        if value is not None and not isinstance(value, (str, int, float, bool)):
+        if len(name) > MAX_FIELD_NAME_LENGTH:
+            problems.append(FieldProblem(name[:MAX_FIELD_NAME_LENGTH] + "…",
+                                         f"field names are at most {MAX_FIELD_NAME_LENGTH} characters"))
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
             problems.append(FieldProblem(name, "custom fields must be text, numbers or true/false"))
         elif isinstance(value, str) and len(value) > MAX_FIELD_LENGTH:
             problems.append(FieldProblem(name, f"longer than {MAX_FIELD_LENGTH} characters"))
@@ -153,9 +159,13 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
             "attempts": 0,
         }
         messages.append(message)
+    fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     try:
-        records.create_lead(lead, messages, now, idempotency_key=origin.idempotency_key)
+        records.create_lead(lead, messages, now, idempotency_key=origin.idempotency_key, request_hash=fingerprint)
     except LeadExists as exc:
+        if exc.request_hash and exc.request_hash != fingerprint:
+            # Returning the old lead would tell the integrator this different lead was taken.
+            raise Conflict(FieldProblem("Idempotency-Key", "was already used for a different request")) from None
         return _replay(records, exc.lead_id)
 
     if on_dnc:
