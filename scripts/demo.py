@@ -51,6 +51,7 @@ ROWS_SHOWN_PER_REASON = 6
 STACK_PROBE_TIMEOUT_S = 2.0
 STACK_START_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 5.0
+RECEIPT_PATIENCE_S = 120.0
 
 
 def demo_flow(now: datetime | None = None) -> dict[str, Any]:
@@ -635,14 +636,23 @@ def _as_int(value: object) -> int:
         return 0
 
 
-def lead_settled(lead: Mapping[str, Any] | None, expected_messages: int) -> bool:
-    """Every message the lead should have exists and is in a final state."""
+def lead_settled(lead: Mapping[str, Any] | None, expected_messages: int,
+                 now: datetime | None = None) -> bool:
+    """Every message the lead should have exists and is final, or was sent so long ago that
+    its receipt is not coming (some carriers never send one)."""
     if not lead:
         return False
+    now = now or datetime.now(UTC)
     messages = lead.get("messages") or []
-    return len(messages) >= expected_messages and all(
-        m.get("status") in FINAL_STATUSES for m in messages
-    )
+
+    def settled(message: Mapping[str, Any]) -> bool:
+        if message.get("status") in FINAL_STATUSES:
+            return True
+        sent_at = parse_timestamp(message.get("sent_at"))
+        return message.get("status") == "sent" and sent_at is not None and (
+            (now - sent_at).total_seconds() > RECEIPT_PATIENCE_S)
+
+    return len(messages) >= expected_messages and all(settled(m) for m in messages)
 
 
 def _next_due(lead: Mapping[str, Any]) -> datetime | None:

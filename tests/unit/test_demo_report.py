@@ -341,7 +341,10 @@ def test_lead_settles_only_when_every_expected_message_is_final(leads):
     assert not lead_settled(leads["L2"], 4)  # a queued drip not yet visible
     awaiting = copy.deepcopy(leads["L1"])
     awaiting["messages"][0]["status"] = "sent"
-    assert not lead_settled(awaiting, 3)
+    awaiting["messages"][0]["sent_at"] = "2026-12-03T10:00:00.000Z"
+    assert not lead_settled(awaiting, 3, now=datetime(2026, 12, 3, 10, 1, tzinfo=UTC))
+    # a receipt that has not come in two minutes is not coming: the send is its outcome
+    assert lead_settled(awaiting, 3, now=datetime(2026, 12, 3, 10, 2, 1, tzinfo=UTC))
     assert not lead_settled(None, 1)
 
 
