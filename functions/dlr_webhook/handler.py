@@ -12,7 +12,7 @@ from sendline.services.inbound import EMPTY_TWIML, handle_inbound
 
 config.validate_at_cold_start(config.store_settings, config.twilio_settings)
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_worker calls the carrier
 metrics = Metrics()
 app = http.make_resolver()
 

@@ -11,7 +11,7 @@ from sendline.services.drips import run_due_messages
 
 config.validate_at_cold_start(config.store_settings, config.queue_settings)
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_worker calls the carrier
 metrics = Metrics()
 
 

@@ -10,7 +10,7 @@ from sendline.services.leads import submit_lead
 
 config.validate_at_cold_start(config.store_settings, config.queue_settings)
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_worker calls the carrier
 metrics = Metrics()
 app = http.make_resolver()
 

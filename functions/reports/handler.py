@@ -9,7 +9,7 @@ from sendline.services.stats import account_stats
 
 config.validate_at_cold_start(config.store_settings, config.api_settings)
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_worker calls the carrier
 metrics = Metrics()
 app = http.make_resolver()
 

@@ -16,7 +16,7 @@ from sendline.services.sending import RetryLater, send_message
 
 config.validate_at_cold_start(config.store_settings, config.queue_settings, config.twilio_settings, config.api_settings)
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["boto3", "httpx"])
 metrics = Metrics()
 # Every record failing is still a partial response: each one has its own backoff already set.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
