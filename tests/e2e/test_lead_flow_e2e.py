@@ -15,7 +15,7 @@ _numbers = itertools.count(100)
 
 
 def fresh_phone() -> str:
-    """A fictional 555-01xx line not used by another test in this session."""
+    """A fictional 555-01xx line no other test of this run uses."""
     n = next(_numbers)
     area = ["212", "312", "415", "602", "907", "808", "787", "305"][n // 100 % 8]
     return f"+1{area}5550{n % 100 + 100:03d}"[:12]
