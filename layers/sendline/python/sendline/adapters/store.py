@@ -94,15 +94,10 @@ class Store:
         item = response.get("Item")
         return deserialize(item) if item else None
 
-    def put(self, item: Mapping[str, Any], condition: str | None = None, values: Mapping[str, Any] | None = None,
-            names: Mapping[str, str] | None = None) -> None:
+    def put(self, item: Mapping[str, Any], condition: str | None = None) -> None:
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
         if condition:
             kwargs["ConditionExpression"] = condition
-        if values:
-            kwargs["ExpressionAttributeValues"] = serialize(values)
-        if names:
-            kwargs["ExpressionAttributeNames"] = dict(names)
         self._call("put_item", **kwargs)
 
     def delete(self, pk: str, sk: str, must_exist: bool = False) -> None:

@@ -32,9 +32,6 @@ _RANK = {
 }
 
 FINAL = frozenset(s for s, rank in _RANK.items() if rank == 4)
-# Statuses a delivery receipt may move a message into.
-CARRIER_OUTCOMES = frozenset({MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED})
-NOT_YET_SENT = frozenset({MessageStatus.SCHEDULED, MessageStatus.QUEUED})
 
 # Twilio's vocabulary -> ours. Twilio's queued/accepted/sending all mean "the carrier has it",
 # which for us is `sent`; statuses we do not track (read, receiving) map to None.
@@ -64,7 +61,3 @@ def can_move(current: MessageStatus | str, new: MessageStatus | str) -> bool:
 def from_twilio(status: str) -> MessageStatus | None:
     return _TWILIO.get(status.strip().lower())
 
-
-def statuses_before(new: MessageStatus | str) -> list[str]:
-    """The statuses a message may be in for `new` to apply (used as a write condition)."""
-    return [s.value for s in MessageStatus if rank(s) < rank(new)]

@@ -10,7 +10,6 @@ from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.errors import FieldProblem, ValidationFailed
 
 MAX_PHONES_PER_REQUEST = 1000
-SOURCES = frozenset({"api", "operator", "keyword", "import", "auto_dlr"})
 
 
 def add_to_dnc(records: Records, phones: object, source: str, now: datetime) -> dict[str, Any]:
