@@ -32,3 +32,10 @@ def test_every_spec_function_has_a_handler_module(name):
 def test_spec_function_names_are_unique():
     names = [f.name for f in spec.FUNCTIONS]
     assert len(names) == len(set(names))
+
+
+def test_the_records_module_names_the_spec_indexes():
+    from infra import spec
+    from sendline.adapters.records import DUE, GSI1
+
+    assert {(i.name, i.pk, i.sk) for i in (GSI1, DUE)} == {(i.name, i.pk, i.sk) for i in spec.TABLE.indexes}

@@ -23,12 +23,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sendline.adapters.store import CounterUpdate, Store
+from sendline.adapters.store import CounterUpdate, Index, Store
 from sendline.domain.clock import iso
 from sendline.domain.counters import LEVEL_COUNTERS, scopes_for, time_buckets, transition_deltas
 from sendline.domain.status import MessageStatus
 from sendline.errors import ConditionFailed
 
+GSI1 = Index("gsi1", "gsi1pk", "gsi1sk")  # listings
+DUE = Index("due", "due_pk", "due_sk")  # sparse: messages waiting for their send time
 DUE_SHARDS = 8
 DEDUPE_WINDOW = timedelta(hours=24)
 STATUS_CONDITION = "#c_status = :old_status"
@@ -81,7 +83,7 @@ class Records:
                         "created_at": iso(now), "gsi1pk": "APIKEYS", "gsi1sk": f"{iso(now)}#{key_id}"})
 
     def list_api_keys(self) -> list[dict[str, Any]]:
-        return [_public(i) for i in self.store.query("APIKEYS", index="gsi1", newest_first=True, limit=500)]
+        return [_public(i) for i in self.store.query("APIKEYS", index=GSI1, newest_first=True, limit=500)]
 
     def get_api_key(self, key_hash: str) -> dict[str, Any] | None:
         return self.store.get(f"APIKEY#{key_hash}", "APIKEY", consistent=False)
@@ -104,7 +106,7 @@ class Records:
         return _public(item) if item else None
 
     def list_flows(self, limit: int = 200) -> list[dict[str, Any]]:
-        return [_public(i) for i in self.store.query("FLOWS", index="gsi1", newest_first=True, limit=limit)]
+        return [_public(i) for i in self.store.query("FLOWS", index=GSI1, newest_first=True, limit=limit)]
 
     def set_flow_status(self, flow_id: str, status: str, now: datetime) -> dict[str, Any]:
         if not _plausible_id(flow_id):
@@ -117,7 +119,7 @@ class Records:
         return _public(item or {})
 
     def flow_activity(self, flow_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        return [_public(i) for i in self.store.query(f"FLOWMSG#{flow_id}", index="gsi1", newest_first=True,
+        return [_public(i) for i in self.store.query(f"FLOWMSG#{flow_id}", index=GSI1, newest_first=True,
                                                      limit=limit)]
 
     def counters(self, scope_buckets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, int]]:
@@ -199,7 +201,7 @@ class Records:
 
     def release_paused(self, flow_id: str) -> int:
         released = 0
-        for item in self.store.query(f"PAUSED#{flow_id}", index="due"):
+        for item in self.store.query(f"PAUSED#{flow_id}", index=DUE):
             shard = _due_fields(item["lead_id"], int(item["step"]), item["due_at"])["due_pk"]
             try:
                 self.store.update(item["pk"], item["sk"], set_fields={"due_pk": shard},
@@ -214,7 +216,7 @@ class Records:
         upto = iso(now) + "~"  # '~' sorts after every "#lead#step" suffix of the same instant
         found = []
         for shard in range(DUE_SHARDS):
-            found.extend(self.store.query(f"DUE#{shard}", index="due", sk_upto=upto, limit=limit_per_shard))
+            found.extend(self.store.query(f"DUE#{shard}", index=DUE, sk_upto=upto, limit=limit_per_shard))
         return found
 
     # -- status changes, each counted in the same transaction -----------------------------

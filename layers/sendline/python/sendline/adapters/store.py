@@ -54,6 +54,15 @@ def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index and the names of its key attributes."""
+
+    name: str
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True)
 class CounterUpdate:
     """Add each bucket's deltas to the counters of every scope (e.g. TOTAL, D#day, H#hour)."""
 
@@ -118,12 +127,10 @@ class Store:
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def query(self, pk_value: str, *, index: str | None = None, sk_prefix: str | None = None,
+    def query(self, pk_value: str, *, index: Index | None = None, sk_prefix: str | None = None,
               sk_upto: str | None = None, newest_first: bool = False, limit: int | None = None,
               consistent: bool = False) -> Iterator[dict[str, Any]]:
-        pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
-        if index == "due":
-            pk_name, sk_name = "due_pk", "due_sk"
+        pk_name, sk_name = ("pk", "sk") if index is None else (index.pk, index.sk)
         condition = "#pk = :pk"
         values: dict[str, Any] = {":pk": pk_value}
         names = {"#pk": pk_name}
@@ -143,7 +150,7 @@ class Store:
             "ScanIndexForward": not newest_first,
         }
         if index:
-            kwargs["IndexName"] = index
+            kwargs["IndexName"] = index.name
         elif consistent:
             kwargs["ConsistentRead"] = True
         returned = 0
