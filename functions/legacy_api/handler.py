@@ -25,9 +25,8 @@ def _ext_lead_submit():
 
 def _ext_dnc_add():
     _, window = http.api_identity(app)
-    body = http.payload(app)
-    phones = body.get("phones", body.get("phone")) if isinstance(body, dict) else None
-    return http.json_response(200, add_to_dnc(runtime.records(), phones, "api", utcnow()), window.headers())
+    added = add_to_dnc(runtime.records(), http.payload(app), "api", utcnow())
+    return http.json_response(200, added, window.headers())
 
 
 def _ext_dnc_check():

@@ -87,17 +87,15 @@ def api_keys():
 
 @app.post("/v1/dnc")
 def dnc_add():
-    headers = http.require_operator_or_api_key(app)
-    body = http.payload(app)
-    phones = body.get("phones", body.get("phone")) if isinstance(body, dict) else None
-    source = "operator" if not headers else "api"
-    return http.json_response(200, add_to_dnc(runtime.records(), phones, source, utcnow()), headers)
+    caller = http.require_operator_or_api_key(app)
+    added = add_to_dnc(runtime.records(), http.payload(app), caller.kind, utcnow())
+    return http.json_response(200, added, caller.headers)
 
 
 @app.get("/v1/dnc/<phone>")
 def dnc_check(phone: str):
-    headers = http.require_operator_or_api_key(app)
-    return http.json_response(200, check_dnc(runtime.records(), unquote(phone)), headers)
+    caller = http.require_operator_or_api_key(app)
+    return http.json_response(200, check_dnc(runtime.records(), unquote(phone)), caller.headers)
 
 
 @app.delete("/v1/dnc/<phone>")

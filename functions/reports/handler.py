@@ -16,8 +16,8 @@ app = http.make_resolver()
 
 @app.get("/v1/stats")
 def stats():
-    headers = http.require_operator_or_api_key(app)
-    return http.json_response(200, account_stats(runtime.records(), utcnow()), headers)
+    caller = http.require_operator_or_api_key(app)
+    return http.json_response(200, account_stats(runtime.records(), utcnow()), caller.headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -156,4 +156,5 @@ def test_dnc_path_accepts_a_percent_encoded_plus(fns):
 
     fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phones": ["+12125550142"]})
     checked = fns.http("GET", "/v1/dnc/%2B12125550142", headers=OPERATOR)
-    assert (checked.status, checked.body["dnc"], checked.body["phone"]) == (200, True, "+12125550142")
+    assert (checked.status, checked.body["dnc"], checked.body["phone"], checked.body["source"]) == (
+        200, True, "+12125550142", "operator")

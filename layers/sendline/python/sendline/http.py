@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -162,9 +163,16 @@ def require_operator(app: APIGatewayHttpResolver) -> None:
         raise Unauthorized(FieldProblem("authorization", "send the operator token as 'Authorization: Bearer <token>'"))
 
 
-def require_operator_or_api_key(app: APIGatewayHttpResolver) -> dict[str, str]:
-    """Operator token or integrator key; returns the rate-limit headers for integrators."""
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request that operators and integrators may both make."""
+
+    kind: str  # "operator" or "api"
+    headers: dict[str, str]  # rate-limit headers for integrators, none for operators
+
+
+def require_operator_or_api_key(app: APIGatewayHttpResolver) -> Caller:
     if is_operator(app):
-        return {}
+        return Caller("operator", {})
     _, window = api_identity(app)
-    return window.headers()
+    return Caller("api", window.headers())

@@ -12,8 +12,10 @@ from sendline.errors import FieldProblem, ValidationFailed
 MAX_PHONES_PER_REQUEST = 1000
 
 
-def add_to_dnc(records: Records, phones: object, source: str, now: datetime) -> dict[str, Any]:
-    """Add numbers; bad entries are reported one by one and never stop the rest."""
+def add_to_dnc(records: Records, body: object, source: str, now: datetime) -> dict[str, Any]:
+    """Add `{"phones": [...]}` (or `{"phone": ...}`); bad entries are reported one by one and
+    never stop the rest."""
+    phones = body.get("phones", body.get("phone")) if isinstance(body, dict) else None
     if isinstance(phones, (str, int)):
         phones = [phones]
     if not isinstance(phones, list) or not phones:
