@@ -7,7 +7,6 @@ from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.errors import FieldProblem, MalformedRequest
 from sendline.services.dnc import add_to_dnc, check_dnc
-from sendline.services.leads import submit_lead
 from sendline.services.stats import account_stats
 
 config.validate_at_cold_start(config.store_settings, config.queue_settings)
@@ -17,10 +16,8 @@ metrics = Metrics()
 app = http.make_resolver()
 
 def _ext_lead_submit():
-    identity, window = http.api_identity(app)
-    result = submit_lead(runtime.records(), runtime.send_queue(), http.payload(app), identity,
-                         http.request_origin(app), utcnow())
-    return http.json_response(200, result.to_response(), window.headers())
+    _, response = http.submit_lead_request(app)
+    return response
 
 
 def _ext_dnc_add():

@@ -30,7 +30,7 @@ from sendline.errors import (
     ValidationFailed,
 )
 from sendline.services.api_keys import ApiIdentity, authenticate
-from sendline.services.leads import RequestOrigin
+from sendline.services.leads import RequestOrigin, SubmitResult, submit_lead
 from sendline.services.rate_limit import RateWindow, enforce_rate_limit
 
 logger = Logger(child=True)
@@ -121,6 +121,14 @@ def twilio_form(app: APIGatewayHttpResolver) -> dict[str, str]:
     if not is_valid_twilio_signature(auth_token, url, pairs, header(app, "x-twilio-signature")):
         raise Forbidden(FieldProblem("X-Twilio-Signature", "missing or does not match the request"))
     return dict(pairs)
+
+
+def submit_lead_request(app: APIGatewayHttpResolver) -> tuple[SubmitResult, Response]:
+    """A lead as integrators post it, on either route: key, rate limit, body, submission."""
+    identity, window = api_identity(app)
+    result = submit_lead(runtime.records(), runtime.send_queue(), payload(app), identity, request_origin(app),
+                         utcnow())
+    return result, json_response(200, result.to_response(), window.headers())
 
 
 def int_param(app: APIGatewayHttpResolver, name: str, *, default: int, low: int, high: int) -> int:

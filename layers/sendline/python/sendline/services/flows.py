@@ -52,6 +52,8 @@ def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, 
         "status": ACTIVE,
         "from_number": draft.from_number,
         "call_number": draft.call_number,
+        # `{call_number}` as a text shows it, worked out once rather than on every lead.
+        "call_number_display": normalise_phone(draft.call_number).national if draft.call_number else None,
         "initial_message": draft.initial_message,
         "drips": [d.model_dump() for d in draft.drips],
         "variables": template_variables(" ".join([draft.initial_message, *(d.message for d in draft.drips)])),

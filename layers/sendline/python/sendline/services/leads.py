@@ -139,7 +139,7 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
         },
     }
     variables = {**custom, "first_name": submission.first_name, "last_name": submission.last_name,
-                 "phone": phone.national, "call_number": _display(flow.get("call_number"))}
+                 "phone": phone.national, "call_number": flow.get("call_number_display")}
     on_dnc = records.get_dnc(phone.e164) is not None
     steps = [(0, flow["initial_message"])] + [(i + 1, d["message"]) for i, d in enumerate(flow["drips"])]
     delays = [0] + [d["delay_minutes"] for d in flow["drips"]]
@@ -178,15 +178,6 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
                             duplicate=False, reason="flow is paused; the text goes out when it resumes")
     _release_first(records, queue, messages[0], now)
     return SubmitResult(lead_id, sent=True, tracking_id=message_id(lead_id, 0), drips_queued=drips, duplicate=False)
-
-
-def _display(number: str | None) -> str | None:
-    if not number:
-        return None
-    try:
-        return normalise_phone(number).national
-    except PhoneRejected:
-        return number
 
 
 def _release_first(records: Records, queue: SendQueue, message: dict[str, Any], now: datetime) -> None:
