@@ -7,6 +7,7 @@ it translates DynamoDB's error codes into domain errors, once.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,6 +48,11 @@ def _to_dynamo(value: Any) -> Any:
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def _condition_names(condition: str) -> dict[str, str]:
+    """Conditions name attributes through aliases of their own: `#c_status` stands for `status`."""
+    return {token: token[3:] for token in re.findall(r"#c_\w+", condition)}
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,10 +225,7 @@ class Store:
             "UpdateExpression": " ".join(clauses),
         }
         if condition:
-            # Conditions name attributes through #-aliases of their own (#c_status...).
-            for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
-                if token.startswith("#c_"):
-                    names[token] = token[3:]
+            names.update(_condition_names(condition))
             update["ConditionExpression"] = condition
             values.update(condition_values or {})
         if names:
@@ -236,10 +239,7 @@ class Store:
         put: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
         if condition:
             put["ConditionExpression"] = condition
-            names = {}
-            for token in condition.replace("(", " ").replace(")", " ").replace(",", " ").split():
-                if token.startswith("#c_"):
-                    names[token] = token[3:]
+            names = _condition_names(condition)
             if names:
                 put["ExpressionAttributeNames"] = names
             if values:
