@@ -132,7 +132,7 @@ def test_carrier_429_is_retried_later_then_sent(fns):
         assert messages(fns, lead_id)[0]["status"] == "queued"
         # The worker set the message's visibility for its backoff; make it visible now.
         fns.sqs.purge_queue(QueueUrl=fns.queues["sends"].url)
-        runtime.send_queue().send([SendRequest(lead_id, 0)])
+        runtime.send_queue().send([SendRequest(f"{lead_id}-0")])
         fns.drain_sends()
     assert route.call_count == 2
     first = messages(fns, lead_id)[0]
@@ -145,14 +145,14 @@ def test_read_timeout_is_recorded_as_unknown_and_never_resent(fns):
     assert route.call_count == 1
     assert results[0] == {"batchItemFailures": []}
     assert messages(fns, lead_id)[0]["status"] == "unknown"
-    runtime.send_queue().send([SendRequest(lead_id, 0)])
+    runtime.send_queue().send([SendRequest(f"{lead_id}-0")])
     route_again, _ = send_all(fns, twilio_created(SID))
     assert route_again.call_count == 0
 
 
 def test_redelivered_queue_message_sends_once(fns):
     _, lead_id = lead(fns)
-    runtime.send_queue().send([SendRequest(lead_id, 0), SendRequest(lead_id, 0)])
+    runtime.send_queue().send([SendRequest(f"{lead_id}-0"), SendRequest(f"{lead_id}-0")])
     route, _ = send_all(fns, twilio_created(SID))
     assert route.call_count == 1
     assert flow_stats(fns)["sent"] == 1
@@ -228,12 +228,12 @@ def test_worker_that_loses_its_claim_to_the_queued_mark_reads_again_and_sends(fn
     _, lead_id = lead(fns)
     records = runtime.records()
     real_get = records.get_message
-    stale = {**real_get(lead_id, 0), "status": "scheduled"}  # as read just before the API marked it queued
+    stale = {**real_get(f"{lead_id}-0"), "status": "scheduled"}  # as read just before the API marked it queued
     reads = iter([stale])
-    records.get_message = lambda lead, step: next(reads, None) or real_get(lead, step)
+    records.get_message = lambda msg_id: next(reads, None) or real_get(msg_id)
     with respx.mock() as carrier:
         route = carrier.post(MESSAGES_URL).mock(return_value=twilio_created(SID))
-        result = send_message(records, runtime.twilio(), SendRequest(lead_id, 0), utcnow())
+        result = send_message(records, runtime.twilio(), SendRequest(f"{lead_id}-0"), utcnow())
     assert (result, route.call_count) == (SendResult.SENT, 1)
     assert messages(fns, lead_id)[0]["status"] == "sent"
 

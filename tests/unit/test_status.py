@@ -61,7 +61,7 @@ def test_a_status_change_touches_each_counter_item_once_and_levels_only_in_total
 
     records = Records(Store(client=None, table_name="t"))
     for _ in range(50):  # the shard is random: no draw may put two writes on one item
-        ops = records._counter_ops("fl_1", datetime(2026, 12, 3, 15, tzinfo=UTC),
+        ops = records._counter_ops(("ALL", "FLOW#fl_1"), datetime(2026, 12, 3, 15, tzinfo=UTC),
                                    {"sent": 1, "pending_dlr": 1, "segments": 2})
         keys = [(op["Update"]["Key"]["pk"]["S"], op["Update"]["Key"]["sk"]["S"]) for op in ops]
         assert len(keys) == len(set(keys)) == 6

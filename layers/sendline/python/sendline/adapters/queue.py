@@ -10,16 +10,18 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SendRequest:
-    lead_id: str
-    step: int
+    message_id: str
 
     def to_body(self) -> str:
-        return json.dumps({"lead_id": self.lead_id, "step": self.step}, separators=(",", ":"))
+        return json.dumps({"message_id": self.message_id}, separators=(",", ":"))
 
     @classmethod
     def from_body(cls, body: str) -> SendRequest:
         data = json.loads(body)
-        return cls(lead_id=str(data["lead_id"]), step=int(data["step"]))
+        if "message_id" in data:
+            return cls(message_id=str(data["message_id"]))
+        # The first release's body named the lead and step; such messages may still be queued.
+        return cls(message_id=f"{data['lead_id']}-{int(data['step'])}")
 
 
 class SendQueue:
@@ -27,12 +29,16 @@ class SendQueue:
         self._sqs = client
         self.url = queue_url
 
-    def send(self, requests: Sequence[SendRequest], delay_s: int = 0) -> list[SendRequest]:
-        """Queue requests ten at a time; returns those SQS did not take (to be retried later)."""
+    def send(self, requests: Sequence[SendRequest], delay_s: int | Sequence[int] = 0) -> list[SendRequest]:
+        """Queue requests ten at a time; returns those SQS did not take (to be retried later).
+
+        `delay_s` is one delay for all, or one per request (a campaign spreads its minute)."""
+        delays = [delay_s] * len(requests) if isinstance(delay_s, int) else list(delay_s)
         failed: list[SendRequest] = []
         for start in range(0, len(requests), 10):
             chunk = requests[start:start + 10]
-            entries = [{"Id": str(i), "MessageBody": r.to_body(), "DelaySeconds": delay_s} for i, r in enumerate(chunk)]
+            entries = [{"Id": str(i), "MessageBody": r.to_body(), "DelaySeconds": max(0, min(900, delays[start + i]))}
+                       for i, r in enumerate(chunk)]
             response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             failed += [chunk[int(f["Id"])] for f in response.get("Failed", [])]
         return failed

@@ -52,12 +52,48 @@ def _shard_of(text: str, shards: int) -> int:
     return int(hashlib.blake2b(text.encode(), digest_size=4).hexdigest(), 16) % shards
 
 
-def message_id(lead_id: str, step: int) -> str:
-    return f"{lead_id}-{step}"
+def message_id(owner_id: str, part: int | str) -> str:
+    """A message's public id: its owner (lead, campaign, quick send) and its place there.
+
+    `ld_…-2` is a lead's second drip; `cm_…-{contact}` a campaign's text to one contact;
+    `qs_…-0` a quick send. The id alone locates the item (see `message_key`)."""
+    return f"{owner_id}-{part}"
 
 
-def _due_fields(lead_id: str, step: int, due_at: str) -> dict[str, str]:
-    return {"due_pk": f"DUE#{_shard_of(lead_id, DUE_SHARDS)}", "due_sk": f"{due_at}#{lead_id}#{step:02d}"}
+def message_key(msg_id: str) -> tuple[str, str] | None:
+    owner, _, part = msg_id.rpartition("-")
+    if not owner or not _plausible_id(owner) or not part or len(part) > 40:
+        return None
+    if owner.startswith("ld_") and part.isdigit():
+        return f"LEAD#{owner}", f"MSG#{int(part):02d}"
+    if owner.startswith("cm_"):
+        # One partition per campaign text: a campaign at 100+ texts/s writes to many keys.
+        return f"CMSG#{owner}#{part}", "MSG"
+    if owner.startswith("qs_") and part == "0":
+        return f"QUICK#{owner}", "MSG"
+    return None
+
+
+def _due_fields(message: Mapping[str, Any], due_at: str) -> dict[str, str]:
+    msg_id = message["message_id"]
+    if message.get("campaign_id"):
+        # A campaign's waiting texts stay in its own partition: its dispatcher paces them.
+        return {"due_pk": f"CDUE#{message['campaign_id']}", "due_sk": f"{due_at}#{msg_id}"}
+    return {"due_pk": f"DUE#{_shard_of(msg_id, DUE_SHARDS)}", "due_sk": f"{due_at}#{msg_id}"}
+
+
+def _listing_pk(message: Mapping[str, Any]) -> str:
+    if message.get("campaign_id"):
+        return f"CAMPMSG#{message['campaign_id']}"
+    if message.get("flow_id"):
+        return f"FLOWMSG#{message['flow_id']}"
+    return "QUICKSENDS"
+
+
+def scopes_of(message: Mapping[str, Any]) -> tuple[str, ...]:
+    if message.get("campaign_id"):
+        return ("ALL", f"CAMP#{message['campaign_id']}")
+    return scopes_for(message.get("flow_id"))
 
 
 MAX_ID_LENGTH = 100  # ids we issue are 29 characters; anything longer cannot be one of ours
@@ -149,9 +185,9 @@ class Records:
                                              "lead_id": lead_id, "request_hash": request_hash,
                                              "expires_at": expires}, guard, guard_values))
         for message in messages:
-            ops.append(self.store.put_op(self._message_item(message, created)))
+            ops.append(self.store.put_op(self.message_item(message, created)))
         drips = sum(1 for m in messages if m["step"] > 0)
-        ops += self._counter_ops(flow_id, now, {"leads": 1, "pending_drips": drips})
+        ops += self._counter_ops(scopes_for(flow_id), now, {"leads": 1, "pending_drips": drips})
         try:
             self.store.transact(ops)
         except ConditionFailed:
@@ -167,13 +203,16 @@ class Records:
                 return LeadExists(item["lead_id"], item.get("request_hash"))
         raise ConditionFailed("lead guard changed during the write")
 
-    def _message_item(self, message: Mapping[str, Any], updated_at: str) -> dict[str, Any]:
-        lead_id, step = message["lead_id"], message["step"]
-        item = {"pk": f"LEAD#{lead_id}", "sk": f"MSG#{step:02d}", "message_id": message_id(lead_id, step),
-                "gsi1pk": f"FLOWMSG#{message['flow_id']}", "gsi1sk": f"{updated_at}#{lead_id}#{step:02d}",
+    def message_item(self, message: Mapping[str, Any], updated_at: str) -> dict[str, Any]:
+        """The stored form of a new message (`message_id` set; a lead's is derived here)."""
+        msg_id = message.get("message_id") or message_id(message["lead_id"], message["step"])
+        key = message_key(msg_id)
+        assert key, msg_id
+        message = {**message, "message_id": msg_id}
+        item = {"pk": key[0], "sk": key[1], "gsi1pk": _listing_pk(message), "gsi1sk": f"{updated_at}#{msg_id}",
                 "updated_at": updated_at, **message}
         if message["status"] == MessageStatus.SCHEDULED:
-            item.update(_due_fields(lead_id, step, message["due_at"]))
+            item.update(_due_fields(message, message["due_at"]))
         return item
 
     def get_lead(self, lead_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -187,8 +226,9 @@ class Records:
                 messages.append(item)
         return lead, messages
 
-    def get_message(self, lead_id: str, step: int) -> dict[str, Any] | None:
-        return self.store.get(f"LEAD#{lead_id}", f"MSG#{step:02d}")
+    def get_message(self, msg_id: str) -> dict[str, Any] | None:
+        key = message_key(msg_id)
+        return self.store.get(*key) if key else None
 
     def park_for_paused_flow(self, message: Mapping[str, Any]) -> None:
         """Move a due message of a paused flow out of the due shards, so a long pause never
@@ -202,7 +242,7 @@ class Records:
     def release_paused(self, flow_id: str) -> int:
         released = 0
         for item in self.store.query(f"PAUSED#{flow_id}", index=DUE):
-            shard = _due_fields(item["lead_id"], int(item["step"]), item["due_at"])["due_pk"]
+            shard = _due_fields(item, item["due_at"])["due_pk"]
             try:
                 self.store.update(item["pk"], item["sk"], set_fields={"due_pk": shard},
                                   condition=STATUS_CONDITION,
@@ -231,12 +271,12 @@ class Records:
         """
         old = MessageStatus(message["status"])
         stamp = iso(now)
-        lead_id, step = message["lead_id"], int(message["step"])
+        step = int(message.get("step") or 0)
         updates: dict[str, Any] = {"status": new.value, "updated_at": stamp,
-                                   "gsi1sk": f"{stamp}#{lead_id}#{step:02d}", **(fields or {})}
+                                   "gsi1sk": f"{stamp}#{message['message_id']}", **(fields or {})}
         remove: list[str] = []
         if due_at is not None:
-            updates.update(_due_fields(lead_id, step, due_at), due_at=due_at)
+            updates.update(_due_fields(message, due_at), due_at=due_at)
             if park_for_flow:
                 updates["due_pk"] = f"PAUSED#{park_for_flow}"
         elif old == MessageStatus.SCHEDULED:
@@ -246,13 +286,14 @@ class Records:
         if claim_id is not None:
             condition += " AND #c_claim_id = :claim"
             values[":claim"] = claim_id
-        ops = [self.store.update_op(f"LEAD#{lead_id}", f"MSG#{step:02d}", set_fields=updates, remove=remove,
+        pk, sk = message_key(message["message_id"]) or (message["pk"], message["sk"])
+        ops = [self.store.update_op(pk, sk, set_fields=updates, remove=remove,
                                     condition=condition, condition_values=values)]
         deltas = transition_deltas(old, new, step=step, segments=int(updates.get("segments") or 0),
                                    cost_micros=int(updates.get("cost_micros") or 0))
         if due_at is not None and step > 0 and old != MessageStatus.SCHEDULED:
             deltas["pending_drips"] = deltas.get("pending_drips", 0) + 1
-        ops += self._counter_ops(message.get("flow_id"), now, deltas)
+        ops += self._counter_ops(scopes_of(message), now, deltas)
         ops += list(extra_ops or [])
         if len(ops) == 1:
             self.store.update_one(ops[0])  # a lone conditional update costs half a transaction
@@ -263,19 +304,23 @@ class Records:
             merged.pop(field, None)
         return merged
 
-    def _counter_ops(self, flow_id: str | None, now: datetime, deltas: Mapping[str, int]) -> list[dict[str, Any]]:
+    def _counter_ops(self, scopes: tuple[str, ...], now: datetime, deltas: Mapping[str, int]) -> list[dict[str, Any]]:
         """Flows (sent, delivered...) go to the total, day and hour buckets; levels (pending
         receipts, pending drips) only to the total, where a level means something."""
+        if not deltas:
+            return []
         total, *periods = time_buckets(now, self.timezone)
         flows = {k: v for k, v in deltas.items() if k not in LEVEL_COUNTERS}
-        return self.store.counter_ops(CounterUpdate(scopes_for(flow_id), {total: deltas, **{p: flows for p in periods}}))
+        return self.store.counter_ops(CounterUpdate(scopes, {total: deltas, **{p: flows for p in periods}}))
 
-    def sid_link_op(self, provider_sid: str, lead_id: str, step: int) -> dict[str, Any]:
-        return self.store.put_op({"pk": f"SID#{provider_sid}", "sk": "SID", "lead_id": lead_id, "step": step})
+    def sid_link_op(self, provider_sid: str, msg_id: str) -> dict[str, Any]:
+        return self.store.put_op({"pk": f"SID#{provider_sid}", "sk": "SID", "message_id": msg_id})
 
     def find_by_sid(self, provider_sid: str) -> dict[str, Any] | None:
         link = self.store.get(f"SID#{provider_sid}", "SID")
-        return self.get_message(link["lead_id"], int(link["step"])) if link else None
+        if not link:
+            return None
+        return self.get_message(link.get("message_id") or message_id(link["lead_id"], int(link["step"])))
 
     def park_early_receipt(self, provider_sid: str, status: str, params: Mapping[str, str], now: datetime) -> None:
         self.store.update(f"SID#{provider_sid}", "EARLY", set_fields={

@@ -51,10 +51,10 @@ def run_due_messages(records: Records, queue: SendQueue, now: datetime) -> TickR
         else:
             ready.append(message)
 
-    refused = set(queue.send([SendRequest(m["lead_id"], int(m["step"])) for m in ready]))
+    refused = set(queue.send([SendRequest(m["message_id"]) for m in ready]))
     report.queue_refused = len(refused)
     for message in ready:
-        if SendRequest(message["lead_id"], int(message["step"])) in refused:
+        if SendRequest(message["message_id"]) in refused:
             continue  # still due: the next tick tries again
         try:
             records.transition(message, MessageStatus.QUEUED, now, fields={"queued_at": iso(now)})

@@ -146,6 +146,7 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
     messages = []
     for (step, template), delay in zip(steps, delays, strict=True):
         message = {
+            "message_id": message_id(lead_id, step),
             "lead_id": lead_id,
             "flow_id": flow["flow_id"],
             "step": step,
@@ -184,7 +185,7 @@ def _release_first(records: Records, queue: SendQueue, message: dict[str, Any], 
     """Queue the first text now. If SQS refuses, the message stays due and the scheduler
     queues it on its next tick: the lead is never lost."""
     try:
-        refused = queue.send([SendRequest(message["lead_id"], 0)])
+        refused = queue.send([SendRequest(message["message_id"])])
     except (BotoCoreError, ClientError):
         logger.warning("sends queue unavailable; the scheduler will queue the first text")
         return

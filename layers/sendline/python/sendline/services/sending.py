@@ -70,9 +70,9 @@ def send_message(records: Records, carrier: Carrier, request: SendRequest, now: 
     # The scheduler (or the lead API) marks a message `queued` after handing it to SQS, so a
     # worker can read `scheduled` and lose its claim to that write: read again and retry.
     for _ in range(3):
-        message = records.get_message(request.lead_id, request.step)
+        message = records.get_message(request.message_id)
         if message is None:
-            logger.warning("send request for an unknown message", extra={"lead_id": request.lead_id})
+            logger.warning("send request for an unknown message", extra={"message_id": request.message_id})
             return SendResult.MISSING
         try:
             return _send(records, carrier, message, now)
@@ -117,7 +117,7 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
             "price": outcome.price,
             "cost_micros": price_to_micros(outcome.price),
             "sent_at": iso(now),
-        }, extra_ops=[records.sid_link_op(outcome.provider_sid, message["lead_id"], int(message["step"]))])
+        }, extra_ops=[records.sid_link_op(outcome.provider_sid, message["message_id"])])
         logger.info("sent", extra={"to": masked, "provider_sid": outcome.provider_sid})
         apply_parked_receipts(records, outcome.provider_sid, now)
         return SendResult.SENT
