@@ -313,16 +313,39 @@ def _queue_arn(sqs: Any, url: str) -> str:
     ]
 
 
+def bucket_name(bucket: spec.Bucket = spec.UPLOADS) -> str:
+    return f"sendline-{bucket.name}"
+
+
+def create_bucket(s3: Any, bucket: spec.Bucket, queues: dict[str, QueueResources]) -> str:
+    """The uploads bucket, announcing new objects under its prefix on its queue, as on AWS."""
+    name = bucket_name(bucket)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if name not in existing:
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [{
+        "QueueArn": queues[bucket.notify_queue].arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": bucket.notify_prefix}]}},
+    }]})
+    return name
+
+
 def create_resources(
     dynamodb: Any,
     sqs: Any,
+    s3: Any | None = None,
     *,
     table: spec.Table = spec.TABLE,
     queues: Iterable[spec.Queue] = spec.QUEUES,
 ) -> dict[str, QueueResources]:
-    """The table and every queue in the spec; returns the queues by spec name."""
+    """The table, every queue and (given an S3 client) the uploads bucket in the spec;
+    returns the queues by spec name."""
     create_table(dynamodb, table)
-    return {q.name: create_queue(sqs, q) for q in queues}
+    created = {q.name: create_queue(sqs, q) for q in queues}
+    if s3 is not None:
+        create_bucket(s3, spec.UPLOADS, created)
+    return created
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,6 +370,7 @@ def function_environment(
     twilio_auth_token: str,
     public_api_url: str,
     operator_token_sha256: str,
+    phone_intel_api_key: str = "sim-lookup-key",
     table_name: str = TABLE_NAME,
 ) -> dict[str, str]:
     """Everything `docs/contracts.md` says a handler reads, plus Powertools settings."""
@@ -354,6 +378,10 @@ def function_environment(
     environment.update(
         {
             "TABLE_NAME": table_name,
+            "UPLOADS_BUCKET": bucket_name(),
+            "PHONE_INTEL_API_BASE": twilio_api_base,
+            "PHONE_INTEL_API_KEY": phone_intel_api_key,
+            "TWILIO_LOOKUP_API_BASE": twilio_api_base,
             "TWILIO_API_BASE": twilio_api_base,
             "TWILIO_ACCOUNT_SID": twilio_account_sid,
             "TWILIO_AUTH_TOKEN": twilio_auth_token,

@@ -155,7 +155,8 @@ class LocalStack:
         _bypass_proxies_for_local_hosts()
         dynamodb = resources.aws_client("dynamodb", self.moto_url)
         sqs = resources.aws_client("sqs", self.moto_url)
-        self._queues = resources.create_resources(dynamodb, sqs, table=spec.TABLE)
+        s3 = resources.aws_client("s3", self.moto_url)
+        self._queues = resources.create_resources(dynamodb, sqs, s3, table=spec.TABLE)
         log.info("moto at %s; table %s; queues %s", self.moto_url, spec.TABLE.name,
                  ", ".join(q.queue_name for q in self._queues.values()))
         self._restore(dynamodb, sqs)

@@ -54,6 +54,10 @@ class Function:
     # Environment the function needs: names of queues whose URLs it publishes to.
     publishes_to: tuple[str, ...] = ()
     needs_provider: bool = False
+    # Reads and writes import files and reports in the uploads bucket.
+    uses_uploads: bool = False
+    # Looks recipients' phones up with the validation providers.
+    needs_validation: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,27 @@ TABLE = Table(
     ),
 )
 
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    # Objects created under this prefix are announced on this queue (S3 event notifications).
+    notify_prefix: str
+    notify_queue: str
+    # Unfinished uploads and old files are removed after this many days.
+    expire_days: int = 30
+
+
 SEND_WORKER_TIMEOUT_S = 30
+IMPORT_TIMEOUT_S = 900
 
 QUEUES: tuple[Queue, ...] = (
     # Visibility timeout is six times the consumer's timeout, as AWS recommends for SQS triggers.
     Queue(name="sends", visibility_timeout_s=6 * SEND_WORKER_TIMEOUT_S, max_receive_count=8),
+    # One message per uploaded contacts file; a file that fails three times goes to the DLQ.
+    Queue(name="imports", visibility_timeout_s=6 * IMPORT_TIMEOUT_S, max_receive_count=3),
 )
+
+UPLOADS = Bucket(name="uploads", notify_prefix="imports/", notify_queue="imports")
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
@@ -128,6 +147,74 @@ FUNCTIONS: tuple[Function, ...] = (
         publishes_to=("sends",),
     ),
     Function(
+        name="campaign_api",
+        description="Operator API for bulk sending: brands, numbers, templates, lists, campaigns, quick send.",
+        routes=(
+            Route("POST", "/v1/brands", "operator"),
+            Route("GET", "/v1/brands", "operator"),
+            Route("GET", "/v1/brands/{brand_id}", "operator"),
+            Route("PATCH", "/v1/brands/{brand_id}", "operator"),
+            Route("DELETE", "/v1/brands/{brand_id}", "operator"),
+            Route("POST", "/v1/numbers", "operator"),
+            Route("GET", "/v1/numbers", "operator"),
+            Route("GET", "/v1/numbers/{number}", "operator"),
+            Route("PATCH", "/v1/numbers/{number}", "operator"),
+            Route("DELETE", "/v1/numbers/{number}", "operator"),
+            Route("POST", "/v1/templates", "operator"),
+            Route("GET", "/v1/templates", "operator"),
+            Route("GET", "/v1/templates/{template_id}", "operator"),
+            Route("PATCH", "/v1/templates/{template_id}", "operator"),
+            Route("POST", "/v1/contact-lists", "operator"),
+            Route("GET", "/v1/contact-lists", "operator"),
+            Route("GET", "/v1/contact-lists/{list_id}", "operator"),
+            Route("GET", "/v1/contact-lists/{list_id}/contacts", "operator"),
+            Route("POST", "/v1/contact-lists/{list_id}/imports", "operator"),
+            Route("GET", "/v1/contact-lists/{list_id}/imports", "operator"),
+            Route("GET", "/v1/imports/{import_id}", "operator"),
+            Route("GET", "/v1/imports/{import_id}/report.csv", "operator"),
+            Route("POST", "/v1/campaigns", "operator"),
+            Route("GET", "/v1/campaigns", "api_key_or_operator"),
+            Route("GET", "/v1/campaigns/{campaign_id}", "api_key_or_operator"),
+            Route("PATCH", "/v1/campaigns/{campaign_id}", "operator"),
+            Route("GET", "/v1/campaigns/{campaign_id}/preview", "operator"),
+            Route("GET", "/v1/campaigns/{campaign_id}/messages", "operator"),
+            Route("POST", "/v1/campaigns/{campaign_id}/launch", "operator"),
+            Route("POST", "/v1/campaigns/{campaign_id}/pause", "operator"),
+            Route("POST", "/v1/campaigns/{campaign_id}/resume", "operator"),
+            Route("POST", "/v1/campaigns/{campaign_id}/cancel", "operator"),
+            Route("GET", "/v1/settings", "operator"),
+            Route("PATCH", "/v1/settings", "operator"),
+            Route("GET", "/v1/alerts", "operator"),
+            Route("POST", "/v1/alerts/{alert_id}/acknowledge", "operator"),
+            Route("POST", "/v1/messages", "operator"),
+            Route("POST", "/v1/messages/preview", "api_key_or_operator"),
+            Route("GET", "/v1/messages/{message_id}", "operator"),
+        ),
+        publishes_to=("sends",),
+        uses_uploads=True,
+    ),
+    Function(
+        name="contacts_import",
+        description="Streams an uploaded contacts CSV into its list and writes the import report.",
+        memory_mb=512,
+        timeout_s=IMPORT_TIMEOUT_S,
+        queue=QueueTrigger(queue="imports", batch_size=1, max_concurrency=2),
+        uses_uploads=True,
+    ),
+    Function(
+        name="campaign_dispatcher",
+        description="Starts due campaigns and releases each minute's contacts to the sends queue at their pace.",
+        timeout_s=60,
+        schedule=Schedule(expression="rate(1 minute)", every_s=60),
+        publishes_to=("sends",),
+    ),
+    Function(
+        name="auto_pause",
+        description="Pauses running campaigns whose error rate passed their threshold, and raises an alert.",
+        timeout_s=30,
+        schedule=Schedule(expression="rate(1 minute)", every_s=60),
+    ),
+    Function(
         name="reports",
         description="Totals and rates from the counters; never scans.",
         routes=(Route("GET", "/v1/stats", "api_key_or_operator"),),
@@ -148,6 +235,7 @@ FUNCTIONS: tuple[Function, ...] = (
         queue=QueueTrigger(queue="sends", batch_size=10, max_concurrency=5),
         publishes_to=("sends",),
         needs_provider=True,
+        needs_validation=True,
     ),
     Function(
         name="drip_scheduler",

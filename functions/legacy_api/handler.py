@@ -6,6 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.errors import FieldProblem, MalformedRequest
+from sendline.services import campaigns
 from sendline.services.dnc import add_to_dnc, check_dnc
 from sendline.services.stats import account_stats
 
@@ -37,11 +38,30 @@ def _ext_stats():
     return http.json_response(200, account_stats(runtime.records(), utcnow()), window.headers())
 
 
+def _ext_campaigns():
+    _, window = http.api_identity(app)
+    records = runtime.records()
+    found = [{**campaigns.public_view(c), "progress": campaigns.progress(records, c)}
+             for c in campaigns.list_campaigns(records)]
+    return http.json_response(200, {"success": True, "campaigns": found}, window.headers())
+
+
+def _ext_campaign_status():
+    _, window = http.api_identity(app)
+    campaign_id = app.current_event.get_query_string_value("campaign_id")
+    if not campaign_id:
+        raise MalformedRequest(FieldProblem("campaign_id", "is required"))
+    view = campaigns.campaign_view(runtime.records(), campaign_id)
+    return http.json_response(200, {"success": True, **view}, window.headers())
+
+
 ACTIONS = {
     "ext_lead_submit": _ext_lead_submit,
     "ext_dnc_add": _ext_dnc_add,
     "ext_dnc_check": _ext_dnc_check,
     "ext_stats": _ext_stats,
+    "ext_campaigns": _ext_campaigns,
+    "ext_campaign_status": _ext_campaign_status,
 }
 
 

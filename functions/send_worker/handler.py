@@ -26,7 +26,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def send_one(record: SQSRecord) -> str:
     request = SendRequest.from_body(record.body)
     try:
-        result = send_message(runtime.records(), runtime.twilio(), request, utcnow())
+        result = send_message(runtime.records(), runtime.twilio(), request, utcnow(), runtime.phone_lookups)
     except RetryLater as retry:
         runtime.send_queue().retry_later(record.receipt_handle, retry.delay_s)
         metrics.add_metric(name="SendDeferred", unit=MetricUnit.Count, value=1)

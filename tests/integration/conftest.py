@@ -17,7 +17,7 @@ from moto import mock_aws
 from devstack import apigw
 from devstack.lambda_runtime import LambdaContext, load_handler_copy
 from devstack.pollers import sqs_event
-from devstack.resources import create_resources
+from devstack.resources import bucket_name, create_resources
 from infra import spec
 from sendline import runtime
 from sendline.services.api_keys import register_api_key
@@ -98,11 +98,26 @@ class Functions:
             responses.append(response)
         return responses
 
-    def tick(self) -> dict[str, Any]:
+    def tick(self, function: str = "drip_scheduler") -> dict[str, Any]:
+        """One EventBridge schedule event to a scheduled function."""
         event = {"version": "0", "id": "tick", "detail-type": "Scheduled Event", "source": "aws.events",
                  "account": "123456789012", "time": "2026-12-03T00:00:00Z", "region": "us-east-1",
                  "resources": [], "detail": {}}
-        return self.handler("drip_scheduler")(event, self.context("drip_scheduler"))
+        return self.handler(function)(event, self.context(function))
+
+    def drain_imports(self) -> int:
+        """Deliver the uploads' S3 notifications to the import function; returns how many
+        announced an upload (S3's own test event, sent when the bucket is set up, is not one)."""
+        queue = self.queues["imports"]
+        delivered = 0
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=1).get("Messages", [])
+            if not messages:
+                return delivered
+            response = self.handler("contacts_import")(sqs_event(messages, queue.arn), self.context("contacts_import"))
+            assert response == {"batchItemFailures": []}, response
+            self.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            delivered += "s3:TestEvent" not in messages[0]["Body"]
 
 
 @pytest.fixture
@@ -119,8 +134,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
-        queues = create_resources(boto3.client("dynamodb"), boto3.client("sqs"))
-        monkeypatch.setenv(spec.queue_url_env("sends"), queues["sends"].url)
+        queues = create_resources(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3"))
+        for name, queue in queues.items():
+            monkeypatch.setenv(spec.queue_url_env(name), queue.url)
+        monkeypatch.setenv("UPLOADS_BUCKET", bucket_name())
         runtime.reset()
         register_api_key(API_KEY, "integration tests")
         yield {"queues": queues}

@@ -47,6 +47,33 @@ class TwilioSettings(BaseModel):
     status_callback_url: str | None = None
 
 
+class UploadsSettings(BaseModel):
+    uploads_bucket: str
+
+
+class ValidationProviderSettings(BaseModel):
+    """Where phone lookups go. The activity-score key comes from the provider secret when
+    deployed (key PHONE_INTEL_API_KEY) or from the environment locally."""
+
+    phone_intel_api_base: str = "https://api.trestleiq.com"
+    phone_intel_api_key: str | None = None
+    twilio_lookup_api_base: str = "https://lookups.twilio.com"
+
+
+@lru_cache(maxsize=1)
+def uploads_settings() -> UploadsSettings:
+    return _load(UploadsSettings, {"uploads_bucket": "UPLOADS_BUCKET"})  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=1)
+def validation_settings() -> ValidationProviderSettings:
+    return _load(ValidationProviderSettings, {  # type: ignore[return-value]
+        "phone_intel_api_base": "PHONE_INTEL_API_BASE",
+        "phone_intel_api_key": "PHONE_INTEL_API_KEY",
+        "twilio_lookup_api_base": "TWILIO_LOOKUP_API_BASE",
+    })
+
+
 @lru_cache(maxsize=1)
 def store_settings() -> StoreSettings:
     return _load(StoreSettings, {"table_name": "TABLE_NAME", "report_timezone": "REPORT_TIMEZONE"})  # type: ignore[return-value]
@@ -93,5 +120,6 @@ def validate_at_cold_start(*settings: object) -> None:
 
 def reset() -> None:
     """Forget cached settings (tests change the environment between cases)."""
-    for factory in (store_settings, queue_settings, api_settings, twilio_settings):
+    for factory in (store_settings, queue_settings, api_settings, twilio_settings, uploads_settings,
+                    validation_settings):
         factory.cache_clear()

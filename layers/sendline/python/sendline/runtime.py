@@ -15,10 +15,12 @@ from sendline.adapters import aws
 from sendline.adapters.queue import SendQueue
 from sendline.adapters.records import Records
 from sendline.adapters.store import Store
+from sendline.adapters.uploads import S3Uploads
 
 if TYPE_CHECKING:  # httpx is imported only by the functions that call the carrier
     import httpx
 
+    from sendline.adapters.phone_intel import ActivityScoreLookup, TwilioLineTypeLookup
     from sendline.adapters.twilio import TwilioMessages
 
 
@@ -31,6 +33,11 @@ def records() -> Records:
 @lru_cache(maxsize=1)
 def send_queue() -> SendQueue:
     return SendQueue(aws.sqs(), config.queue_settings().sends_queue_url)
+
+
+@lru_cache(maxsize=1)
+def uploads() -> S3Uploads:
+    return S3Uploads(aws.s3(), config.uploads_settings().uploads_bucket)
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +70,32 @@ def twilio() -> TwilioMessages:
     return TwilioMessages(carrier_http(), settings.api_base, account_sid, auth_token, callback)
 
 
+def _phone_intel_key() -> str:
+    settings = config.validation_settings()
+    if settings.phone_intel_api_key:
+        return settings.phone_intel_api_key
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = json.loads(parameters.get_secret(config.twilio_settings().secret_arn, max_age=300))  # type: ignore[arg-type]
+    return secret.get("PHONE_INTEL_API_KEY", "")
+
+
+@lru_cache(maxsize=2)
+def phone_lookups(provider: str) -> ActivityScoreLookup | TwilioLineTypeLookup:
+    """The validation provider a campaign's settings name: the activity-score API, or Twilio
+    Lookup's line type (with line status as a coarse activity signal)."""
+    from sendline.adapters.phone_intel import ActivityScoreLookup, TwilioLineTypeLookup
+
+    settings = config.validation_settings()
+    if provider == "twilio_lookup":
+        account_sid, auth_token = twilio_credentials()
+        return TwilioLineTypeLookup(carrier_http(), settings.twilio_lookup_api_base, account_sid, auth_token,
+                                    with_line_status=True)
+    return ActivityScoreLookup(carrier_http(), settings.phone_intel_api_base, _phone_intel_key())
+
+
 def reset() -> None:
     config.reset()
     aws.reset()
-    for factory in (records, send_queue, twilio_credentials, carrier_http, twilio):
+    for factory in (records, send_queue, uploads, twilio_credentials, carrier_http, twilio, phone_lookups):
         factory.cache_clear()

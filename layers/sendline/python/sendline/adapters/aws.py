@@ -21,6 +21,14 @@ def sqs() -> Any:
     return boto3.client("sqs", config=_CONFIG)
 
 
+@lru_cache(maxsize=1)
+def s3() -> Any:
+    # Presigned URLs are signed with SigV4 so they work in every region.
+    config = _CONFIG.merge(Config(signature_version="s3v4", read_timeout=30))
+    return boto3.client("s3", config=config)
+
+
 def reset() -> None:
     dynamodb.cache_clear()
     sqs.cache_clear()
+    s3.cache_clear()

@@ -108,6 +108,19 @@ def _public(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in hidden}
 
 
+def _campaign_deltas(old: MessageStatus, new: MessageStatus, fields: Mapping[str, Any]) -> dict[str, int]:
+    """What a campaign's own progress counts: texts waiting (paused, outside the send window)
+    and skips by reason."""
+    deltas: dict[str, int] = {}
+    if new == MessageStatus.SCHEDULED and old != MessageStatus.SCHEDULED:
+        deltas["waiting"] = 1
+    elif old == MessageStatus.SCHEDULED and new != MessageStatus.SCHEDULED:
+        deltas["waiting"] = -1
+    if new == MessageStatus.SKIPPED and fields.get("skip_reason"):
+        deltas[f"skipped_{fields['skip_reason']}"] = 1
+    return deltas
+
+
 class Records:
     def __init__(self, store: Store, timezone: str = "UTC"):
         self.store = store
@@ -211,7 +224,9 @@ class Records:
         message = {**message, "message_id": msg_id}
         item = {"pk": key[0], "sk": key[1], "gsi1pk": _listing_pk(message), "gsi1sk": f"{updated_at}#{msg_id}",
                 "updated_at": updated_at, **message}
-        if message["status"] == MessageStatus.SCHEDULED:
+        if message["status"] == MessageStatus.SCHEDULED or (message.get("campaign_id") and message.get("due_at")):
+            # A campaign's queued text stays findable until a worker claims it: if SQS never
+            # got it, the dispatcher queues it again once its due time has passed.
             item.update(_due_fields(message, message["due_at"]))
         return item
 
@@ -279,7 +294,7 @@ class Records:
             updates.update(_due_fields(message, due_at), due_at=due_at)
             if park_for_flow:
                 updates["due_pk"] = f"PAUSED#{park_for_flow}"
-        elif old == MessageStatus.SCHEDULED:
+        elif old == MessageStatus.SCHEDULED or message.get("due_pk"):
             remove += ["due_pk", "due_sk"]
         condition = STATUS_CONDITION
         values: dict[str, Any] = {":old_status": old.value}
@@ -293,6 +308,8 @@ class Records:
                                    cost_micros=int(updates.get("cost_micros") or 0))
         if due_at is not None and step > 0 and old != MessageStatus.SCHEDULED:
             deltas["pending_drips"] = deltas.get("pending_drips", 0) + 1
+        if message.get("campaign_id"):
+            deltas.update(_campaign_deltas(old, new, fields or {}))
         ops += self._counter_ops(scopes_of(message), now, deltas)
         ops += list(extra_ops or [])
         if len(ops) == 1:
@@ -368,3 +385,149 @@ class Records:
         except ConditionFailed:
             return False
         return True
+
+    # -- the catalog: brands, sending numbers, templates, contact lists, campaigns, imports ----
+    # Each is ENTITY#{id} / META, listed newest first under gsi1 {KIND}S, or (sending numbers,
+    # contacts) under a key that serves their own access pattern.
+    def create_entity(self, kind: str, entity_id: str, fields: Mapping[str, Any], *,
+                      listing: tuple[str, str] | None = None) -> None:
+        """Store a new entity; raises ConditionFailed if one with this id exists."""
+        item = {"pk": f"{kind}#{entity_id}", "sk": "META", **fields}
+        if listing:
+            item.update(gsi1pk=listing[0], gsi1sk=listing[1])
+        self.store.put(item, condition="attribute_not_exists(pk)")
+
+    def get_entity(self, kind: str, entity_id: str, consistent: bool = False) -> dict[str, Any] | None:
+        if not _plausible_id(entity_id):
+            return None
+        item = self.store.get(f"{kind}#{entity_id}", "META", consistent=consistent)
+        return _public(item) if item else None
+
+    def list_entities(self, listing_pk: str, *, prefix: str | None = None, limit: int = 500,
+                      newest_first: bool = True) -> list[dict[str, Any]]:
+        return [_public(i) for i in self.store.query(listing_pk, index=GSI1, sk_prefix=prefix,
+                                                     newest_first=newest_first, limit=limit)]
+
+    def update_entity(self, kind: str, entity_id: str, *, set_fields: Mapping[str, Any] | None = None,
+                      remove: Iterable[str] = (), add: Mapping[str, int] | None = None,
+                      condition: str | None = None, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Change an existing entity; KeyError if there is none, ConditionFailed if `condition`
+        (on top of existence) does not hold."""
+        if not _plausible_id(entity_id):
+            raise KeyError(entity_id)
+        full = "attribute_exists(pk)" + (f" AND ({condition})" if condition else "")
+        try:
+            item = self.store.update(f"{kind}#{entity_id}", "META", set_fields=set_fields, remove=remove, add=add,
+                                     condition=full, condition_values=values, return_new=True)
+        except ConditionFailed:
+            if self.store.get(f"{kind}#{entity_id}", "META") is None:
+                raise KeyError(entity_id) from None
+            raise
+        return _public(item or {})
+
+    def delete_entity(self, kind: str, entity_id: str) -> bool:
+        try:
+            self.store.delete(f"{kind}#{entity_id}", "META", must_exist=True)
+        except ConditionFailed:
+            return False
+        return True
+
+    # -- account settings ------------------------------------------------------------------------
+    def get_settings(self) -> dict[str, Any]:
+        item = self.store.get("SETTINGS", "ACCOUNT", consistent=False)
+        return _public(item) if item else {}
+
+    def put_settings(self, settings: Mapping[str, Any]) -> None:
+        self.store.put({"pk": "SETTINGS", "sk": "ACCOUNT", **settings})
+
+    # -- contacts of a list ----------------------------------------------------------------------
+    def put_contacts(self, list_id: str, contacts: Iterable[Mapping[str, Any]]) -> int:
+        """Upsert contacts (keyed by phone, so a phone appears once per list however often
+        it is imported); the newest import's fields win."""
+        return self.store.batch_put({"pk": f"LIST#{list_id}", "sk": f"C#{c['phone']}", **c} for c in contacts)
+
+    def contacts_in_list(self, list_id: str, phones: Iterable[str]) -> set[str]:
+        return {i["phone"] for i in self.store.batch_get((f"LIST#{list_id}", f"C#{p}") for p in phones)}
+
+    def contacts_after(self, list_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Contacts in phone order after the cursor (a contact's sort key), for paced dispatch."""
+        found = self.store.query(f"LIST#{list_id}", sk_after=after or "C#", limit=limit)
+        return [i for i in found if i["sk"].startswith("C#")]
+
+    def first_contact(self, list_id: str) -> dict[str, Any] | None:
+        return next(iter(self.contacts_after(list_id, None, 1)), None)
+
+    # -- campaigns on the move ----------------------------------------------------------------
+    @staticmethod
+    def live_campaign_fields(campaign_id: str) -> dict[str, str]:
+        """Puts a campaign in the sparse index the dispatcher and auto-pause check read."""
+        return {"due_pk": "LIVECAMPAIGNS", "due_sk": campaign_id}
+
+    def live_campaigns(self) -> list[dict[str, Any]]:
+        return [_public(i) for i in self.store.query("LIVECAMPAIGNS", index=DUE)]
+
+    def retire_campaign(self, campaign_id: str, fields: Mapping[str, Any], expected_status: str) -> dict[str, Any]:
+        """Take a campaign out of the live index (it is completed, or cancelled and drained)."""
+        return self.update_entity("CAMPAIGN", campaign_id, set_fields=fields, remove=("due_pk", "due_sk"),
+                                  condition="#c_status = :current", values={":current": expected_status})
+
+    def release_contacts(self, campaign_id: str, messages: list[Mapping[str, Any]], now: datetime, *,
+                         cursor: str | None, new_cursor: str, exhausted: bool,
+                         extra: Mapping[str, int] | None = None) -> None:
+        """Create a campaign's messages for the next contacts and move its cursor past them,
+        in one transaction: a crash leaves either both or neither, and a second dispatcher
+        working from the same cursor fails its condition instead of texting anyone twice."""
+        stamp = iso(now)
+        condition = "attribute_not_exists(#c_cursor)" if cursor is None else "#c_cursor = :cursor"
+        condition += " AND #c_status = :running"
+        values = {":running": "running"} if cursor is None else {":cursor": cursor, ":running": "running"}
+        ops = [self.store.update_op(f"CAMPAIGN#{campaign_id}", "META",
+                                    set_fields={"cursor": new_cursor, "contacts_exhausted": exhausted},
+                                    condition=condition, condition_values=values)]
+        ops += [self.store.put_op(self.message_item(m, stamp), "attribute_not_exists(pk)") for m in messages]
+        if messages:
+            waiting = sum(1 for m in messages if m["status"] == MessageStatus.SCHEDULED)
+            deltas = {"messages": len(messages), "waiting": waiting, **(extra or {})}
+            ops += self._counter_ops(("ALL", f"CAMP#{campaign_id}"), now, deltas)
+        self.store.transact(ops)
+
+    def campaign_waiting(self, campaign_id: str, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """A campaign's messages not yet queued whose time has come (parked by a pause,
+        deferred to the send window, or not taken by SQS)."""
+        return list(self.store.query(f"CDUE#{campaign_id}", index=DUE, sk_upto=iso(now) + "~", limit=limit))
+
+    def campaign_has_waiting(self, campaign_id: str) -> bool:
+        return next(iter(self.store.query(f"CDUE#{campaign_id}", index=DUE, limit=1)), None) is not None
+
+    def take_rate_slot(self, key: str, second: int, cap: int) -> bool:
+        """One of `cap` sends allowed for `key` (a number, a campaign) in this wall-clock second."""
+        try:
+            self.store.update(f"SLOT#{key}#{second}", "SLOT", add={"sends": 1}, set_fields={"expires_at": second + 120},
+                              condition="attribute_not_exists(#c_sends) OR #c_sends < :cap",
+                              condition_values={":cap": cap})
+        except ConditionFailed:
+            return False
+        return True
+
+    # -- phone validation results (30-day cache) ------------------------------------------------
+    def get_phone_intel(self, phone: str, now: datetime) -> dict[str, Any] | None:
+        item = self.store.get(f"INTEL#{phone}", "INTEL", consistent=False)
+        if not item or int(item.get("expires_at", 0)) < int(now.timestamp()):
+            return None
+        return _public(item)
+
+    def put_phone_intel(self, phone: str, intel: Mapping[str, Any], now: datetime, ttl: timedelta) -> None:
+        self.store.put({"pk": f"INTEL#{phone}", "sk": "INTEL", **intel, "looked_up_at": iso(now),
+                        "expires_at": int((now + ttl).timestamp())})
+
+    def count(self, scopes: tuple[str, ...], now: datetime, deltas: Mapping[str, int]) -> None:
+        """Counters outside a status change (lookups made, alerts raised)."""
+        ops = self._counter_ops(scopes, now, deltas)
+        if len(ops) == 1:
+            self.store.update_one(ops[0])
+        elif ops:
+            self.store.transact(ops)
+
+    def put_message(self, message: Mapping[str, Any], now: datetime) -> None:
+        """Store one new message on its own (a quick send)."""
+        self.store.put(self.message_item(message, iso(now)), condition="attribute_not_exists(pk)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -121,6 +122,30 @@ class Store:
             kwargs["ConditionExpression"] = "attribute_exists(pk)"
         self._call("delete_item", **kwargs)
 
+    def batch_put(self, items: Iterable[Mapping[str, Any]]) -> int:
+        """Write items 25 at a time (unconditional, last write wins), retrying unprocessed ones
+        with a short backoff; returns how many were written."""
+        written = 0
+        chunk: list[dict[str, Any]] = []
+        for item in items:
+            chunk.append({"PutRequest": {"Item": serialize(item)}})
+            if len(chunk) == 25:
+                written += self._write_chunk(chunk)
+                chunk = []
+        if chunk:
+            written += self._write_chunk(chunk)
+        return written
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> int:
+        request = {self.table: chunk}
+        for attempt in range(8):
+            response = self._call("batch_write_item", RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return len(chunk)
+            time.sleep(min(2.0, 0.05 * 2 ** attempt))
+        raise StoreThrottled("batch_write_item left items unprocessed")
+
     def batch_get(self, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         """Many items by key, 100 at a time, retrying unprocessed keys."""
         unique = list(dict.fromkeys(keys))
@@ -134,8 +159,8 @@ class Store:
         return found
 
     def query(self, pk_value: str, *, index: Index | None = None, sk_prefix: str | None = None,
-              sk_upto: str | None = None, newest_first: bool = False, limit: int | None = None,
-              consistent: bool = False) -> Iterator[dict[str, Any]]:
+              sk_upto: str | None = None, sk_after: str | None = None, newest_first: bool = False,
+              limit: int | None = None, consistent: bool = False) -> Iterator[dict[str, Any]]:
         pk_name, sk_name = ("pk", "sk") if index is None else (index.pk, index.sk)
         condition = "#pk = :pk"
         values: dict[str, Any] = {":pk": pk_value}
@@ -147,6 +172,10 @@ class Store:
         elif sk_upto is not None:
             condition += " AND #sk <= :sk"
             values[":sk"] = sk_upto
+            names["#sk"] = sk_name
+        elif sk_after is not None:
+            condition += " AND #sk > :sk"
+            values[":sk"] = sk_after
             names["#sk"] = sk_name
         kwargs: dict[str, Any] = {
             "TableName": self.table,

@@ -11,12 +11,14 @@ from sendline.domain.status import MessageStatus as S
 
 # Counters that measure a level (how many are waiting now) rather than a flow of events: they
 # are kept only in the TOTAL bucket, since "pending in the 14:00 hour" means nothing.
-LEVEL_COUNTERS = frozenset({"pending_dlr", "pending_drips"})
+LEVEL_COUNTERS = frozenset({"pending_dlr", "pending_drips", "waiting"})
 
 
 def transition_deltas(old: S, new: S, *, step: int, segments: int = 0, cost_micros: int = 0) -> dict[str, int]:
     deltas: dict[str, int] = {}
     is_drip = step > 0
+    if old == S.SENDING and new in (S.SENT, S.FAILED, S.UNKNOWN):
+        deltas["attempted"] = 1  # the carrier was asked: what auto-pause divides by
     if new == S.SENT:
         deltas.update(sent=1, pending_dlr=1, segments=segments, cost_micros=cost_micros)
         if is_drip:

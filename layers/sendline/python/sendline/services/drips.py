@@ -31,13 +31,13 @@ def run_due_messages(records: Records, queue: SendQueue, now: datetime) -> TickR
     if not due:
         return report
     flows: dict[str, dict[str, Any] | None] = {}
-    for flow_id in {m["flow_id"] for m in due}:
+    for flow_id in {m["flow_id"] for m in due if m.get("flow_id")}:
         flows[flow_id] = records.get_flow(flow_id)
     on_dnc = records.dnc_among({m["to"] for m in due})
 
     ready = []
     for message in due:
-        flow = flows.get(message["flow_id"])
+        flow = flows.get(message["flow_id"]) if message.get("flow_id") else None
         if message["to"] in on_dnc:
             status = MessageStatus.SKIPPED if int(message["step"]) == 0 else MessageStatus.CANCELLED
             try:
@@ -45,7 +45,7 @@ def run_due_messages(records: Records, queue: SendQueue, now: datetime) -> TickR
                 report.cancelled += 1
             except ConditionFailed:
                 pass
-        elif flow is None or flow.get("status") != ACTIVE:
+        elif message.get("flow_id") and (flow is None or flow.get("status") != ACTIVE):
             records.park_for_paused_flow(message)
             report.parked += 1
         else:
@@ -61,5 +61,6 @@ def run_due_messages(records: Records, queue: SendQueue, now: datetime) -> TickR
         except ConditionFailed:
             pass  # a worker already claimed it from the queue
         report.queued += 1
-        report.by_flow[message["flow_id"]] = report.by_flow.get(message["flow_id"], 0) + 1
+        owner = message.get("flow_id") or "quick_sends"
+        report.by_flow[owner] = report.by_flow.get(owner, 0) + 1
     return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,7 @@ from sendline.domain.status import FINAL, MessageStatus
 from sendline.errors import ConditionFailed
 from sendline.services.delivery import apply_parked_receipts
 from sendline.services.flows import PAUSED
+from sendline.services.send_checks import PhoneLookups, Verdict, campaign_verdict, take_send_slots, validation_skip
 
 logger = Logger(child=True)
 
@@ -46,7 +48,12 @@ class SendResult(StrEnum):
     UNKNOWN = "unknown"
     ALREADY_DONE = "already_done"
     PARKED = "parked"
+    DEFERRED = "deferred"
     MISSING = "missing"
+
+
+_VERDICT_RESULTS = {Verdict.PARKED: SendResult.PARKED, Verdict.CANCELLED: SendResult.SKIPPED,
+                    Verdict.DEFERRED: SendResult.DEFERRED}
 
 
 @dataclass
@@ -66,7 +73,8 @@ def backoff_s(attempt: int, hint: int | None = None) -> int:
     return min(300, 5 * 2 ** max(0, attempt - 1)) + random.randint(0, 3)
 
 
-def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime) -> SendResult:
+def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime,
+                 lookups: Callable[[str], PhoneLookups] | None = None) -> SendResult:
     # The scheduler (or the lead API) marks a message `queued` after handing it to SQS, so a
     # worker can read `scheduled` and lose its claim to that write: read again and retry.
     for _ in range(3):
@@ -75,13 +83,14 @@ def send_message(records: Records, carrier: Carrier, request: SendRequest, now: 
             logger.warning("send request for an unknown message", extra={"message_id": request.message_id})
             return SendResult.MISSING
         try:
-            return _send(records, carrier, message, now)
+            return _send(records, carrier, message, now, lookups)
         except ConditionFailed:
             continue
     return SendResult.ALREADY_DONE
 
 
-def _send(records: Records, carrier: Carrier, message: dict, now: datetime) -> SendResult:
+def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
+          lookups: Callable[[str], PhoneLookups] | None) -> SendResult:
     status = MessageStatus(message["status"])
     if status in FINAL or status == MessageStatus.SENT:
         return SendResult.ALREADY_DONE
@@ -92,10 +101,22 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime) -> S
     if flow and flow.get("status") == PAUSED:
         _park(records, message, now, flow["flow_id"])
         return SendResult.PARKED
+    campaign = None
+    if message.get("campaign_id"):
+        verdict, campaign = campaign_verdict(records, message, now)
+        if verdict:
+            return _VERDICT_RESULTS[verdict]
     # The last-moment check: a STOP processed while this message sat in the queue wins.
     if records.get_dnc(message["to"]):
         records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": "opted_out"})
         return SendResult.SKIPPED
+    if campaign is not None:
+        reason = validation_skip(records, lookups, campaign, message, now)
+        if reason:
+            records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
+            return SendResult.SKIPPED
+    if not take_send_slots(records, message, campaign, now):
+        raise RetryLater(1, "the campaign's rate or the number's MPS is spent for this second")
 
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TypeVar
 
-from sendline.errors import FieldProblem
+from pydantic import BaseModel, ValidationError
+
+from sendline.errors import FieldProblem, ValidationFailed
+
+Model = TypeVar("Model", bound=BaseModel)
 
 _REASONS = {
     "missing": "is required",
@@ -16,6 +20,7 @@ _REASONS = {
     "model_type": "must be an object",
     "extra_forbidden": "is not a known field",
     "string_too_short": "must not be empty",
+    "float_type": "must be a number",
 }
 
 
@@ -35,3 +40,13 @@ def problems_from(error: ValidationError) -> list[FieldProblem]:
             reason = reason[0].lower() + reason[1:] if reason else "is not valid"
         problems.append(FieldProblem(field, reason))
     return problems
+
+
+def parse(model: type[Model], body: object) -> Model:
+    """A request body as `model`, or ValidationFailed naming each bad field and why."""
+    if not isinstance(body, dict):
+        raise ValidationFailed(FieldProblem("body", "must be a JSON object"))
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(problems_from(exc)) from None

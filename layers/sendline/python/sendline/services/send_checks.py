@@ -1,0 +1,124 @@
+"""The checks a worker makes just before a text goes to the carrier, beyond the DNC list:
+the campaign's state and send window, the recipient's phone validation, and the pace of the
+campaign and of the sending number, each second."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from sendline.adapters.records import Records
+from sendline.domain.clock import iso
+from sendline.domain.phones import mask_phone
+from sendline.domain.send_window import is_open, next_open
+from sendline.domain.status import MessageStatus
+
+logger = Logger(child=True)
+
+INTEL_TTL = timedelta(days=30)
+NUMBER_CACHE_S = 30.0
+
+
+class PhoneLookups(Protocol):
+    def lookup(self, phone: str) -> Any: ...
+
+
+class Verdict:
+    """What the checks decided when the text must not go now."""
+
+    PARKED = "parked"
+    CANCELLED = "cancelled"
+    DEFERRED = "deferred"
+    SKIPPED = "skipped"
+
+
+def campaign_verdict(records: Records, message: dict[str, Any], now: datetime) -> tuple[str | None, dict[str, Any] | None]:
+    """Park, cancel or defer a campaign text whose campaign is not running or whose recipient
+    is outside the send window; (None, campaign) when it may go."""
+    from sendline.services.campaigns import CampaignStatus, send_window_of
+
+    campaign = records.get_entity("CAMPAIGN", message["campaign_id"])
+    status = CampaignStatus(campaign["status"]) if campaign else CampaignStatus.CANCELLED
+    if status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
+        records.transition(message, MessageStatus.CANCELLED, now, fields={"skip_reason": "campaign_cancelled"})
+        return Verdict.CANCELLED, campaign
+    if status != CampaignStatus.RUNNING:
+        # Back into the campaign's waiting texts; the dispatcher releases them on resume.
+        records.transition(message, MessageStatus.SCHEDULED, now, due_at=iso(now), fields={"parked_at": iso(now)})
+        return Verdict.PARKED, campaign
+    window = send_window_of(campaign)  # type: ignore[arg-type]
+    if not is_open(message["to"], now, window):
+        opens = next_open(message["to"], now, window) or now + timedelta(hours=1)
+        records.transition(message, MessageStatus.SCHEDULED, now, due_at=iso(opens),
+                           fields={"deferred_reason": "outside_send_window"})
+        return Verdict.DEFERRED, campaign
+    return None, campaign
+
+
+def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | None, campaign: dict[str, Any],
+                    message: dict[str, Any], now: datetime) -> str | None:
+    """The skip reason phone validation gives this recipient, or None to send.
+
+    Results are kept for 30 days, so a contact in several campaigns is looked up (and paid
+    for) once a month. A lookup that fails says nothing about the number: the text goes."""
+    from sendline.adapters.phone_intel import LookupFailed
+    from sendline.domain.validation_rules import screen
+
+    rules = campaign.get("validation") or {}
+    if not rules.get("enabled_for_campaigns") or lookups is None:
+        return None
+    phone = message["to"]
+    intel = records.get_phone_intel(phone, now)
+    if intel is None:
+        provider = rules.get("provider", "activity_score")
+        try:
+            result = lookups(provider).lookup(phone)
+        except LookupFailed as exc:
+            logger.warning("phone lookup failed", extra={"to": mask_phone(phone), "reason": exc.reason})
+            return None
+        intel = {"valid": result.valid, "activity_score": result.activity_score, "line_type": result.line_type,
+                 "carrier": result.carrier, "provider": result.provider}
+        records.put_phone_intel(phone, intel, now, INTEL_TTL)
+        cost = int(round(float(rules.get("cost_per_lookup") or 0) * 1_000_000))
+        records.count(("ALL", f"CAMP#{campaign['campaign_id']}"), now, {"lookups": 1, "lookup_cost_micros": cost})
+    from sendline.adapters.phone_intel import PhoneIntel
+
+    reason = screen(PhoneIntel(phone=phone, valid=bool(intel.get("valid")), activity_score=intel.get("activity_score"),
+                               line_type=intel.get("line_type"), carrier=intel.get("carrier"),
+                               provider=str(intel.get("provider"))), int(rules.get("min_score", 0)))
+    return reason
+
+
+_numbers: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+
+def _sending_number(records: Records, number: str) -> dict[str, Any] | None:
+    """Registered sending numbers, cached for half a minute per execution environment."""
+    cached = _numbers.get(number)
+    if cached and time.monotonic() - cached[0] < NUMBER_CACHE_S:
+        return cached[1]
+    found = records.get_entity("NUMBER", number)
+    _numbers[number] = (time.monotonic(), found)
+    return found
+
+
+def take_send_slots(records: Records, message: dict[str, Any], campaign: dict[str, Any] | None,
+                    now: datetime) -> bool:
+    """Claim this second's place for the campaign's rate and the sending number's MPS; False
+    when either is spent (the text waits a second and tries again)."""
+    second = int(now.timestamp())
+    if campaign is not None:
+        cap = max(1, math.ceil(float(campaign["rate_per_second"])))
+        if not records.take_rate_slot(f"CAMP#{campaign['campaign_id']}", second, cap):
+            return False
+    number = _sending_number(records, message["from_number"])
+    if number is not None:
+        cap = max(1, math.ceil(float(number["mps"])))
+        if not records.take_rate_slot(f"NUM#{number['number']}", second, cap):
+            return False
+    return True

@@ -1,0 +1,453 @@
+"""Bulk campaigns through the real handlers and moto: brands, numbers, templates, a CSV import,
+launch, paced dispatch, pause and resume, cancel, auto-pause, quick send, legacy routes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+import respx
+
+from sendline import runtime
+from sendline.adapters.queue import SendQueue, SendRequest
+from sendline.services.auto_pause import check_auto_pause
+from sendline.services.dispatch import dispatch_tick
+from sendline.services.sending import SendResult, send_message
+from tests.integration.conftest import INTEGRATOR, OPERATOR
+from tests.integration.test_lead_flow import MESSAGES_URL
+
+# 15:00 UTC is 10:00 in New York and 07:00 in Los Angeles: inside and outside 08:00-21:00.
+MORNING = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+NOON = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)  # 13:00 New York, 10:00 Los Angeles
+
+NEW_YORK = ["+12125550101", "+12125550102", "+12125550103", "+12125550104", "+12125550105", "+12125550106"]
+
+
+@pytest.fixture(autouse=True)
+def delays(monkeypatch) -> list[int]:
+    """SQS would hold each campaign text for its second of the minute; the tests record the
+    delays the dispatcher asked for and let the texts through at once."""
+    asked: list[int] = []
+    real_send = SendQueue.send
+
+    def send_now(self, requests, delay_s=0):
+        asked.extend([delay_s] * len(requests) if isinstance(delay_s, int) else list(delay_s))
+        return real_send(self, requests, 0)
+
+    monkeypatch.setattr(SendQueue, "send", send_now)
+    return asked
+
+
+def created(request: httpx.Request) -> httpx.Response:
+    created.count += 1  # type: ignore[attr-defined]
+    return httpx.Response(201, json={"sid": f"SM{created.count:032x}", "status": "queued", "num_segments": "1",
+                                     "price": None})
+
+
+created.count = 0  # type: ignore[attr-defined]
+
+
+def ok(result, status=200):
+    assert result.status == status, result.body
+    return result.body
+
+
+def brand_with_numbers(fns, numbers=("+12125550900", "+12125550901", "+12125550902"), mps=None):
+    brand = ok(fns.http("POST", "/v1/brands", headers=OPERATOR, json_body={
+        "name": "Acme Auto", "call_number": "8885550123", "help_text": "Acme Auto: call 888-555-0123"}), 201)
+    for number in numbers:
+        body = {"number": number, "brand_id": brand["brand_id"]}
+        if mps:
+            body["mps"] = mps
+        ok(fns.http("POST", "/v1/numbers", headers=OPERATOR, json_body=body), 201)
+    return brand
+
+
+def imported_list(fns, csv_text: str) -> dict:
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "December"}), 201)
+    started = ok(fns.http("POST", f"/v1/contact-lists/{contact_list['list_id']}/imports?filename=dec.csv",
+                          headers={**OPERATOR, "content-type": "text/csv"}, body=csv_text), 202)
+    assert started["status"] == "uploaded"
+    assert fns.drain_imports() == 1
+    report = ok(fns.http("GET", f"/v1/imports/{started['import_id']}", headers=OPERATOR))
+    return {"list": contact_list, "import": report}
+
+
+def contacts_csv(phones) -> str:
+    return "First Name,Phone\n" + "".join(f"Pat{i},{p}\n" for i, p in enumerate(phones))
+
+
+def campaign(fns, list_id, brand_id, **overrides) -> dict:
+    body = {"name": "December promo", "brand_id": brand_id, "list_id": list_id, "rate_per_second": 2,
+            "creatives": [{"body": "Hi {first_name}, call {call_number}", "weight": 1}]}
+    body.update(overrides)
+    return ok(fns.http("POST", "/v1/campaigns", headers=OPERATOR, json_body=body), 201)
+
+
+def launched(fns, phones=NEW_YORK, **overrides) -> dict:
+    brand = brand_with_numbers(fns)
+    imported = imported_list(fns, contacts_csv(phones))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], **overrides)
+    launch(fns, made["campaign_id"])
+    return made
+
+
+def launch(fns, campaign_id):
+    # The tests' clock is fixed in the past: start before it.
+    return ok(fns.http("POST", f"/v1/campaigns/{campaign_id}/launch", headers=OPERATOR,
+                       json_body={"start_at": "2026-12-03T00:00:00Z"}))
+
+
+def worker(fns, now, carrier_route=None):
+    """Deliver every queued text to the worker as of `now`; returns the results."""
+    records = runtime.records()
+    results = []
+    queue = fns.queues["sends"]
+    while True:
+        got = fns.sqs.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return results
+        for message in got:
+            request = SendRequest.from_body(message["Body"])
+            results.append(send_message(records, runtime.twilio(), request, now))
+            fns.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
+            now += timedelta(seconds=1)  # one a second: within every number's MPS
+
+
+def progress(fns, campaign_id):
+    return ok(fns.http("GET", f"/v1/campaigns/{campaign_id}", headers=OPERATOR))
+
+
+# -- brands, numbers, templates -----------------------------------------------------------------
+def test_numbers_take_their_type_default_mps_and_are_listed_by_brand_and_pool(fns):
+    brand = brand_with_numbers(fns, numbers=())
+    for number, kind in (("+12125550900", "long_code"), ("+18885550100", "toll_free"), ("55123", "short_code")):
+        ok(fns.http("POST", "/v1/numbers", headers=OPERATOR,
+                    json_body={"number": number, "brand_id": brand["brand_id"], "type": kind}), 201)
+    listed = ok(fns.http("GET", f"/v1/numbers?brand_id={brand['brand_id']}&pool=default", headers=OPERATOR))["numbers"]
+    assert [(n["number"], n["type"], n["mps"], n["pool"]) for n in listed] == [
+        ("+12125550900", "long_code", 1, "default"), ("+18885550100", "toll_free", 3, "default"),
+        ("55123", "short_code", 100, "default")]
+    again = fns.http("POST", "/v1/numbers", headers=OPERATOR, json_body={"number": "(212) 555-0900",
+                                                                          "brand_id": brand["brand_id"]})
+    assert (again.status, again.body["errors"]) == (409, [{"field": "number", "reason": "this number is already registered"}])
+    bad = fns.http("POST", "/v1/numbers", headers=OPERATOR, json_body={"number": "555-CALL", "brand_id": brand["brand_id"]})
+    assert (bad.status, bad.body["errors"]) == (422, [{"field": "number", "reason": "contains letters"}])
+    rested = ok(fns.http("PATCH", "/v1/numbers/%2B12125550900", headers=OPERATOR, json_body={"status": "rested"}))
+    assert rested["status"] == "rested"
+
+
+def test_template_listing_shows_characters_encoding_and_segments(fns):
+    ok(fns.http("POST", "/v1/templates", headers=OPERATOR, json_body={"name": "Plain", "body": "Hi {first_name}"}), 201)
+    ok(fns.http("POST", "/v1/templates", headers=OPERATOR,
+                json_body={"name": "Curly", "body": "It’s time — call now 😀"}), 201)
+    listed = {t["name"]: t for t in ok(fns.http("GET", "/v1/templates", headers=OPERATOR))["templates"]}
+    assert (listed["Plain"]["characters"], listed["Plain"]["encoding"], listed["Plain"]["segments"]) == (15, "GSM-7", 1)
+    curly = listed["Curly"]
+    assert (curly["encoding"], curly["segments"], curly["ucs2_characters"]) == ("UCS-2", 1, ["—", "’", "😀"])
+    assert curly["variables"] == [] and listed["Plain"]["variables"] == ["first_name"]
+
+
+# -- import ---------------------------------------------------------------------------------------
+def test_inline_csv_import_reports_every_row_and_keeps_one_contact_per_phone(fns):
+    csv_text = ("Phone Number;fname;Lead Source\r\n"
+                "(212) 555-0101;Ann;fb\r\n"
+                "212.555.0101;Ann again;fb\r\n"
+                "2.12555E+09;Bob;fb\r\n"
+                "\r\n"
+                "212-555-0102;Cy;\"tv; radio\"\r\n")
+    result = imported_list(fns, csv_text)
+    report = result["import"]
+    assert {k: report[k] for k in ("status", "rows_read", "accepted", "duplicates", "rejected", "new_contacts",
+                                   "delimiter")} == {
+        "status": "completed", "rows_read": 4, "accepted": 2, "duplicates": 1, "rejected": 1, "new_contacts": 2,
+        "delimiter": "semicolon"}
+    lines = fns.http("GET", f"/v1/imports/{report['import_id']}/report.csv", headers=OPERATOR).body.splitlines()
+    assert lines == ["line,outcome,reason,value", "3,duplicate,same phone as line 2,+1212***0101",
+                     "4,rejected,digits lost to Excel scientific notation,2.12555E+09"]
+    contacts = ok(fns.http("GET", f"/v1/contact-lists/{result['list']['list_id']}/contacts", headers=OPERATOR))
+    assert [(c["phone"], c["first_name"], c["fields"]) for c in contacts["contacts"]] == [
+        ("+12125550101", "Ann", {"lead_source": "fb"}), ("+12125550102", "Cy", {"lead_source": "tv; radio"})]
+    assert ok(fns.http("GET", f"/v1/contact-lists/{result['list']['list_id']}", headers=OPERATOR))["contacts"] == 2
+
+
+def test_an_import_never_clears_an_opt_out(fns):
+    ok(fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phone": "2125550101"}))
+    result = imported_list(fns, "phone,opted_out,dnc\n2125550101,no,false\n")
+    assert result["import"]["on_dnc"] == 1
+    assert ok(fns.http("GET", "/v1/dnc/%2B12125550101", headers=OPERATOR))["dnc"] is True
+
+
+def test_a_presigned_upload_starts_the_import(fns):
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "Big"}), 201)
+    started = ok(fns.http("POST", f"/v1/contact-lists/{contact_list['list_id']}/imports", headers=OPERATOR), 202)
+    assert started["status"] == "awaiting_upload" and started["upload"]["method"] == "PUT"
+    # What the client's PUT to the presigned URL does: the object lands under the import's key.
+    runtime.uploads().put(f"imports/{started['import_id']}/contacts.csv", b"cell\n2125550101\n", "text/csv")
+    assert fns.drain_imports() == 1
+    report = ok(fns.http("GET", f"/v1/imports/{started['import_id']}", headers=OPERATOR))
+    assert (report["status"], report["accepted"], report["columns"]) == ("completed", 1, {"cell": "phone"})
+
+
+# -- campaign status machine ---------------------------------------------------------------------
+def test_only_legal_transitions_are_allowed(fns):
+    brand = brand_with_numbers(fns)
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:1]))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"])
+    cid = made["campaign_id"]
+    assert made["status"] == "draft"
+    for action in ("pause", "resume"):
+        refused = fns.http("POST", f"/v1/campaigns/{cid}/{action}", headers=OPERATOR)
+        assert refused.status == 409, action
+    assert refused.body["errors"] == [{"field": "status", "reason": "the campaign is draft, not paused"}]
+    assert ok(fns.http("POST", f"/v1/campaigns/{cid}/launch", headers=OPERATOR))["status"] == "scheduled"
+    assert fns.http("POST", f"/v1/campaigns/{cid}/launch", headers=OPERATOR).status == 409
+    assert fns.http("POST", f"/v1/campaigns/{cid}/pause", headers=OPERATOR).status == 409
+    assert ok(fns.http("POST", f"/v1/campaigns/{cid}/cancel", headers=OPERATOR))["status"] == "cancelled"
+    for action in ("launch", "pause", "resume", "cancel"):
+        assert fns.http("POST", f"/v1/campaigns/{cid}/{action}", headers=OPERATOR).status == 409, action
+
+
+def test_launch_needs_an_active_pool_and_contacts(fns):
+    brand = brand_with_numbers(fns, numbers=())
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:1]))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"])
+    refused = fns.http("POST", f"/v1/campaigns/{made['campaign_id']}/launch", headers=OPERATOR)
+    assert (refused.status, refused.body["errors"]) == (
+        409, [{"field": "pool", "reason": "pool 'default' has no active sending numbers"}])
+
+
+def test_campaign_input_errors_name_the_field(fns):
+    brand = brand_with_numbers(fns)
+    bad = fns.http("POST", "/v1/campaigns", headers=OPERATOR, json_body={
+        "name": "x", "brand_id": brand["brand_id"], "list_id": "cl_nope", "creatives": [{"weight": 2}]})
+    assert bad.status == 422
+    assert bad.body["errors"] == [{"field": "creatives.0", "reason": "give either body or template_id"}]
+    missing = fns.http("POST", "/v1/campaigns", headers=OPERATOR, json_body={
+        "name": "x", "brand_id": brand["brand_id"], "list_id": "cl_nope", "creatives": [{"body": "hi"}]})
+    assert (missing.status, missing.body["errors"]) == (404, [{"field": "list_id", "reason": "no contact list with this id"}])
+
+
+# -- dispatch, pacing, filters --------------------------------------------------------------------
+def test_dispatch_releases_at_the_rate_with_sticky_senders_and_records_creatives(fns, delays):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns, creatives=[{"body": "A {first_name}", "weight": 1}, {"body": "B {first_name}", "weight": 1}],
+                    rate_per_second=0.05)  # three a minute
+    cid = made["campaign_id"]
+    first = dispatch_tick(records, queue, NOON)
+    assert (first.started, first.released) == ([cid], {cid: 3})
+    assert delays == [0, 20, 40]  # spread over the minute, one every 20 seconds
+    assert progress(fns, cid)["progress"]["not_yet_released"] == 3
+    created.count = 0
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        assert worker(fns, NOON) == [SendResult.SENT] * 3
+        second = dispatch_tick(records, queue, NOON + timedelta(minutes=1))
+        assert second.released == {cid: 3}
+        assert worker(fns, NOON + timedelta(minutes=1)) == [SendResult.SENT] * 3
+    sent = [parse_qs(call.request.content.decode()) for call in route.calls]
+    senders = {s["To"][0]: s["From"][0] for s in sent}
+    assert sorted(senders) == NEW_YORK
+    bodies = sorted(s["Body"][0].split()[0] for s in sent)
+    assert set(bodies) == {"A", "B"}
+    messages = ok(fns.http("GET", f"/v1/campaigns/{cid}/messages", headers=OPERATOR))["messages"]
+    assert {m["creative_id"] for m in messages} == {"c1", "c2"}
+    assert all(m["status"] == "sent" for m in messages)
+    third = dispatch_tick(records, queue, NOON + timedelta(minutes=2))
+    assert third.completed == [cid]
+    view = progress(fns, cid)
+    assert view["status"] == "completed"
+    assert {k: view["progress"][k] for k in ("total_contacts", "attempted", "sent", "percent")} == {
+        "total_contacts": 6, "attempted": 6, "sent": 6, "percent": 100.0}
+    # The same contacts in a second campaign hear from the same numbers.
+    again = campaign(fns, made["list_id"], made["brand_id"], rate_per_second=1)
+    launch(fns, again["campaign_id"])
+    dispatch_tick(records, queue, NOON + timedelta(minutes=3))
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        worker(fns, NOON + timedelta(minutes=3))
+    assert {parse_qs(c.request.content.decode())["To"][0]: parse_qs(c.request.content.decode())["From"][0]
+            for c in route.calls} == senders
+
+
+def test_dnc_contacts_are_skipped_with_the_reason_and_night_time_contacts_deferred(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    ok(fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phone": NEW_YORK[0]}))
+    made = launched(fns, phones=[NEW_YORK[0], NEW_YORK[1], "+13105550101"])  # the last is in Los Angeles
+    cid = made["campaign_id"]
+    report = dispatch_tick(records, queue, MORNING)
+    assert (report.skipped, report.deferred, report.released) == (1, 1, {cid: 3})
+    progress_now = progress(fns, cid)["progress"]
+    assert progress_now["skipped_by_reason"] == {"dnc": 1}
+    assert (progress_now["deferred"], progress_now["waiting"]) == (1, 1)
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        assert worker(fns, MORNING) == [SendResult.SENT]
+        # 08:00 in Los Angeles is 16:00 UTC: the deferred text goes out then, not before.
+        assert dispatch_tick(records, queue, MORNING + timedelta(minutes=30)).released == {}
+        assert dispatch_tick(records, queue, MORNING + timedelta(hours=1)).released == {cid: 1}
+        assert worker(fns, MORNING + timedelta(hours=1)) == [SendResult.SENT]
+    assert sorted(parse_qs(c.request.content.decode())["To"][0] for c in route.calls) == [NEW_YORK[1], "+13105550101"]
+    assert dispatch_tick(records, queue, MORNING + timedelta(hours=1, minutes=1)).completed == [cid]
+
+
+def test_a_stop_after_release_still_wins_at_the_worker(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns, phones=NEW_YORK[:2])
+    dispatch_tick(records, queue, NOON)
+    ok(fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phone": NEW_YORK[0]}))
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        assert sorted(worker(fns, NOON)) == sorted([SendResult.SENT, SendResult.SKIPPED])
+    assert [parse_qs(c.request.content.decode())["To"][0] for c in route.calls] == [NEW_YORK[1]]
+    assert progress(fns, made["campaign_id"])["progress"]["skipped_by_reason"] == {"opted_out": 1}
+
+
+def test_pause_stops_sends_at_the_worker_and_resume_sends_each_remaining_contact_once(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns)
+    cid = made["campaign_id"]
+    assert dispatch_tick(records, queue, NOON).released == {cid: 6}
+    created.count = 0
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        # Two go out, then the operator pauses while four are still in the queue.
+        queue_url = fns.queues["sends"].url
+        got = fns.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=2)["Messages"]
+        for second, message in enumerate(got):
+            at = NOON + timedelta(seconds=second)
+            assert send_message(records, runtime.twilio(), SendRequest.from_body(message["Body"]), at) == SendResult.SENT
+            fns.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        ok(fns.http("POST", f"/v1/campaigns/{cid}/pause", headers=OPERATOR))
+        assert worker(fns, NOON + timedelta(seconds=5)) == [SendResult.PARKED] * 4
+        assert route.call_count == 2
+        paused = progress(fns, cid)
+        assert (paused["status"], paused["pause_reason"], paused["progress"]["waiting"]) == ("paused", "operator", 4)
+        assert dispatch_tick(records, queue, NOON + timedelta(minutes=1)).released == {}
+        ok(fns.http("POST", f"/v1/campaigns/{cid}/resume", headers=OPERATOR))
+        assert dispatch_tick(records, queue, NOON + timedelta(minutes=2)).released == {cid: 4}
+        # SQS may deliver a text twice; the worker's claim sends it once.
+        assert worker(fns, NOON + timedelta(minutes=2)) == [SendResult.SENT] * 4
+    recipients = [parse_qs(c.request.content.decode())["To"][0] for c in route.calls]
+    assert sorted(recipients) == NEW_YORK and len(set(recipients)) == 6
+    assert dispatch_tick(records, queue, NOON + timedelta(minutes=3)).completed == [cid]
+
+
+def test_cancel_stops_for_good_and_drains_what_was_waiting(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns)
+    cid = made["campaign_id"]
+    dispatch_tick(records, queue, NOON)
+    ok(fns.http("POST", f"/v1/campaigns/{cid}/cancel", headers=OPERATOR))
+    with respx.mock(assert_all_called=False) as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        assert worker(fns, NOON) == [SendResult.SKIPPED] * 6
+    assert route.call_count == 0
+    assert progress(fns, cid)["progress"]["cancelled"] == 6
+    dispatch_tick(records, queue, NOON + timedelta(minutes=1))
+    assert records.live_campaigns() == []
+
+
+def test_the_worker_holds_each_number_to_its_mps(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))  # one long code: 1 a second
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:3]))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], rate_per_second=5)
+    launch(fns, made["campaign_id"])
+    assert dispatch_tick(records, queue, NOON).released == {made["campaign_id"]: 3}
+    got = fns.sqs.receive_message(QueueUrl=fns.queues["sends"].url, MaxNumberOfMessages=10)["Messages"]
+    outcomes = []
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(side_effect=created)
+        for message in got:  # all three arrive in the same second
+            try:
+                outcomes.append(send_message(records, runtime.twilio(), SendRequest.from_body(message["Body"]), NOON))
+            except Exception as exc:  # noqa: BLE001 - RetryLater is the expected answer
+                outcomes.append(type(exc).__name__)
+    assert outcomes == [SendResult.SENT, "RetryLater", "RetryLater"]
+
+
+# -- auto-pause ------------------------------------------------------------------------------------
+def test_auto_pause_trips_at_the_threshold_and_not_before_min_sends(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns)
+    cid = made["campaign_id"]
+    dispatch_tick(records, queue, NOON)
+    # 499 sends, 200 of them failed: 40% but too few sends to judge.
+    records.count((f"CAMP#{cid}",), NOON, {"attempted": 499, "failed": 150, "undelivered": 50})
+    assert check_auto_pause(records, NOON) == []
+    assert progress(fns, cid)["status"] == "running"
+    records.count((f"CAMP#{cid}",), NOON, {"attempted": 1})
+    alerts = check_auto_pause(records, NOON)
+    assert [a["campaign_id"] for a in alerts] == [cid]
+    figures = {"sends": 500, "errors": 200, "failed": 150, "undelivered": 50, "error_rate_pct": 40.0,
+               "threshold_pct": 20.0, "min_sends": 500}
+    view = progress(fns, cid)
+    assert (view["status"], view["pause_reason"], view["auto_pause_figures"]) == ("paused", "auto_pause", figures)
+    listed = ok(fns.http("GET", "/v1/alerts", headers=OPERATOR))["alerts"]
+    assert [(a["kind"], a["figures"]) for a in listed] == [("campaign_auto_paused", figures)]
+    assert listed[0]["message"] == ("Campaign 'December promo' paused itself: 40.0% of 500 sends failed or went "
+                                    "undelivered, above the 20% threshold.")
+
+
+def test_auto_pause_off_when_the_threshold_is_zero(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns, auto_pause={"min_sends": 10, "error_rate_threshold_pct": 0})
+    dispatch_tick(records, queue, NOON)
+    records.count((f"CAMP#{made['campaign_id']}",), NOON, {"attempted": 100, "failed": 100})
+    assert check_auto_pause(records, NOON) == []
+
+
+# -- preview, quick send, legacy routes ---------------------------------------------------------------
+def test_preview_shows_each_creative_and_the_projection(fns):
+    brand = brand_with_numbers(fns)
+    imported = imported_list(fns, contacts_csv(NEW_YORK))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], creatives=[
+        {"body": "Hi {first_name}, call {call_number}", "weight": 3},
+        {"body": "Hi {first_name} — it’s time", "weight": 1}])
+    preview = ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/preview", headers=OPERATOR))
+    first, second = preview["creatives"]
+    assert first["sample"] == "Hi Pat0, call (888) 555-0123\nReply STOP to opt out"
+    assert (first["encoding"], first["segments"], first["share_pct"]) == ("GSM-7", 1, 75.0)
+    assert (second["encoding"], second["ucs2_characters"]) == ("UCS-2", ["—", "’"])
+    assert second["smart_encoded"] == {"body": "Hi Pat0 - it's time\nReply STOP to opt out", "encoding": "GSM-7",
+                                       "segments": 1, "characters": 41}
+    assert preview["projected"] == {"messages": 6, "segments": 6, "cost": 0.05, "sending_cost": 0.05,
+                                    "validation_cost": 0.0, "price_per_segment": 0.0079, "pool_numbers": 3,
+                                    "effective_rate_per_second": 2.0, "duration_minutes": 0.1}
+
+
+def test_quick_send_goes_through_the_queue_and_preview_counts_any_body(fns):
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))
+    sent = ok(fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={
+        "to": "(212) 555-0142", "brand_id": brand["brand_id"], "body": "Call {call_number}"}), 202)
+    assert (sent["status"], sent["from"], sent["to"], sent["segments"]) == ("queued", "+12125550900", "+1212***0142", 1)
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        fns.drain_sends()
+    assert parse_qs(route.calls[0].request.content.decode())["Body"] == ["Call (888) 555-0123"]
+    assert ok(fns.http("GET", f"/v1/messages/{sent['message_id']}", headers=OPERATOR))["status"] == "sent"
+    ok(fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phone": "2125550143"}))
+    refused = fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={
+        "to": "2125550143", "from": "+12125550900", "body": "hello"})
+    assert (refused.status, refused.body["errors"]) == (409, [{"field": "to", "reason": "is on the do-not-contact list"}])
+    preview = ok(fns.http("POST", "/v1/messages/preview", headers=INTEGRATOR, json_body={"body": "Hi 😀"}))
+    assert {k: preview[k] for k in ("characters", "encoding", "segments", "ucs2_characters")} == {
+        "characters": 4, "encoding": "UCS-2", "segments": 1, "ucs2_characters": ["😀"]}
+
+
+def test_legacy_campaign_routes_answer_integrators(fns):
+    made = launched(fns)
+    listed = ok(fns.http("GET", "/api.php?action=ext_campaigns", headers=INTEGRATOR))
+    assert [(c["campaign_id"], c["status"], c["progress"]["total_contacts"]) for c in listed["campaigns"]] == [
+        (made["campaign_id"], "scheduled", 6)]
+    assert "cursor" not in json.dumps(listed)
+    status = ok(fns.http("GET", f"/api.php?action=ext_campaign_status&campaign_id={made['campaign_id']}",
+                         headers=INTEGRATOR))
+    assert (status["success"], status["status"], status["progress"]["percent"]) == (True, "scheduled", 0.0)
+    missing = fns.http("GET", "/api.php?action=ext_campaign_status", headers=INTEGRATOR)
+    assert (missing.status, missing.body["errors"]) == (400, [{"field": "campaign_id", "reason": "is required"}])
+    assert ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}", headers=INTEGRATOR))["status"] == "scheduled"
