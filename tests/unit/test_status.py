@@ -31,11 +31,13 @@ def test_twilio_statuses_map_to_ours(twilio, ours):
 
 def test_counter_deltas_per_transition():
     assert transition_deltas(S.SENDING, S.SENT, step=0, segments=2, cost_micros=15800) == {
-        "sent": 1, "pending_dlr": 1, "segments": 2, "cost_micros": 15800}
+        "attempted": 1, "sent": 1, "pending_dlr": 1, "segments": 2, "cost_micros": 15800}
     assert transition_deltas(S.SENDING, S.SENT, step=1, segments=1) == {
-        "sent": 1, "pending_dlr": 1, "segments": 1, "drips_sent": 1}
+        "attempted": 1, "sent": 1, "pending_dlr": 1, "segments": 1, "drips_sent": 1}
     assert transition_deltas(S.SENT, S.DELIVERED, step=0) == {"delivered": 1, "pending_dlr": -1}
-    assert transition_deltas(S.SENDING, S.FAILED, step=0) == {"failed": 1}
+    assert transition_deltas(S.SENDING, S.FAILED, step=0) == {"attempted": 1, "failed": 1}
+    assert transition_deltas(S.SENT, S.FAILED, step=0) == {"failed": 1, "pending_dlr": -1}
+    assert transition_deltas(S.SENDING, S.UNKNOWN, step=0) == {"attempted": 1, "unknown": 1}
     assert transition_deltas(S.SCHEDULED, S.QUEUED, step=2) == {"pending_drips": -1}
     assert transition_deltas(S.SCHEDULED, S.CANCELLED, step=2) == {"cancelled": 1, "pending_drips": -1}
     assert transition_deltas(S.QUEUED, S.SKIPPED, step=2) == {"skipped": 1}
