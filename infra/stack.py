@@ -23,6 +23,8 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3_notifications
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
@@ -41,6 +43,8 @@ HANDLER = "handler.handler"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 
 TWILIO_API_BASE = "https://api.twilio.com"
+PHONE_INTEL_API_BASE = "https://api.trestleiq.com"
+TWILIO_LOOKUP_API_BASE = "https://lookups.twilio.com"
 SERVICE_NAME = "sendline"
 METRICS_NAMESPACE = "Sendline"
 
@@ -84,10 +88,12 @@ class SendlineStack(Stack):
 
         self.table = self._table()
         self.queues, self.dead_letter_queues = self._queues()
+        self.uploads = self._uploads_bucket()
         self.provider_secret = secretsmanager.Secret(
             self,
             "TwilioSecret",
-            description="Twilio credentials: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.",
+            description=("Provider credentials: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and "
+                         "PHONE_INTEL_API_KEY for the activity-score lookups."),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 # The operator puts the real credentials in after the first deploy. Until then the
                 # auth token is random rather than a known placeholder, so no forged webhook
@@ -113,6 +119,30 @@ class SendlineStack(Stack):
             self.functions[function_spec.name] = self._function(function_spec)
 
         self._outputs()
+
+    def _uploads_bucket(self) -> s3.Bucket:
+        """Contact files uploaded through presigned URLs, and import reports. Private, encrypted,
+        TLS only; files expire, since the contacts live in the table once imported."""
+        bucket_spec = spec.UPLOADS
+        bucket = s3.Bucket(
+            self,
+            pascal(bucket_spec.name),
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(bucket_spec.expire_days),
+                                              abort_incomplete_multipart_upload_after=Duration.days(1))],
+            # The dashboard PUTs files straight to S3 with the presigned URL the API hands out.
+            cors=[s3.CorsRule(allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET], allowed_origins=["*"],
+                              allowed_headers=["Content-Type"], max_age=3000)],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3_notifications.SqsDestination(self.queues[bucket_spec.notify_queue]),
+            s3.NotificationKeyFilter(prefix=bucket_spec.notify_prefix),
+        )
+        return bucket
 
     def _table(self) -> dynamodb.Table:
         table_spec = spec.TABLE
@@ -244,6 +274,11 @@ class SendlineStack(Stack):
         if function_spec.needs_provider:
             environment["TWILIO_API_BASE"] = TWILIO_API_BASE
             environment["TWILIO_SECRET_ARN"] = self.provider_secret.secret_arn
+        if function_spec.needs_validation:
+            environment["PHONE_INTEL_API_BASE"] = PHONE_INTEL_API_BASE
+            environment["TWILIO_LOOKUP_API_BASE"] = TWILIO_LOOKUP_API_BASE
+        if function_spec.uses_uploads:
+            environment["UPLOADS_BUCKET"] = self.uploads.bucket_name
         return environment
 
     def _function(self, function_spec: spec.Function) -> lambda_.Function:
@@ -272,6 +307,8 @@ class SendlineStack(Stack):
             self.queues[queue_name].grant_send_messages(function)
         if function_spec.needs_provider:
             self.provider_secret.grant_read(function)
+        if function_spec.uses_uploads:
+            self.uploads.grant_read_write(function)
 
         if function_spec.routes:
             integration = HttpLambdaIntegration(f"{construct_id}Integration", function)
@@ -308,6 +345,7 @@ class SendlineStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.http_api.api_endpoint)
         CfnOutput(self, "TableName", value=self.table.table_name)
+        CfnOutput(self, "UploadsBucket", value=self.uploads.bucket_name)
         for name, queue in self.queues.items():
             CfnOutput(self, f"{pascal(name)}QueueUrl", value=queue.queue_url)
 
@@ -315,6 +353,8 @@ class SendlineStack(Stack):
 def _check_spec() -> None:
     """Fails the synth on wiring AWS would reject or that would redeliver messages early."""
     queues = {q.name: q for q in spec.QUEUES}
+    if spec.UPLOADS.notify_queue not in queues:
+        raise ValueError(f"bucket {spec.UPLOADS.name} notifies unknown queue {spec.UPLOADS.notify_queue!r}")
     for function_spec in spec.FUNCTIONS:
         for queue_name in function_spec.publishes_to:
             if queue_name not in queues:

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from infra import spec
-from infra.stack import METRICS_NAMESPACE, SERVICE_NAME, TWILIO_API_BASE, pascal
+from infra.stack import (
+    METRICS_NAMESPACE,
+    PHONE_INTEL_API_BASE,
+    SERVICE_NAME,
+    TWILIO_API_BASE,
+    TWILIO_LOOKUP_API_BASE,
+    pascal,
+)
 
 FUNCTION_NAMES = [f.name for f in spec.FUNCTIONS]
 QUEUE_NAMES = [q.name for q in spec.QUEUES]
@@ -305,6 +312,11 @@ def test_function_environment_matches_the_contract(synth, function_spec):
     if function_spec.needs_provider:
         expected["TWILIO_API_BASE"] = TWILIO_API_BASE
         expected["TWILIO_SECRET_ARN"] = ref(synth.logical_id(stack.provider_secret))
+    if function_spec.needs_validation:
+        expected["PHONE_INTEL_API_BASE"] = PHONE_INTEL_API_BASE
+        expected["TWILIO_LOOKUP_API_BASE"] = TWILIO_LOOKUP_API_BASE
+    if function_spec.uses_uploads:
+        expected["UPLOADS_BUCKET"] = ref(synth.logical_id(stack.uploads))
 
     variables = synth.function_props(function_spec.name)["Environment"]["Variables"]
     assert variables == expected
@@ -350,6 +362,31 @@ def test_only_provider_functions_read_the_secret(synth, function_spec):
 
 
 @pytest.mark.parametrize("function_spec", spec.FUNCTIONS, ids=FUNCTION_NAMES)
+def test_only_upload_functions_touch_the_uploads_bucket(synth, function_spec):
+    objects = {"Fn::Join": ["", [get_att(synth.logical_id(synth.stack.uploads), "Arn"), "/*"]]}
+    statements = synth.role_statements(function_spec.name)
+    for action in ("s3:GetObject*", "s3:PutObject"):
+        assert allows(statements, action, objects) is function_spec.uses_uploads, action
+
+
+def test_uploads_bucket_is_private_encrypted_and_announces_imports_on_the_imports_queue(synth):
+    template = synth.template.to_json()
+    bucket = template["Resources"][synth.logical_id(synth.stack.uploads)]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == spec.UPLOADS.expire_days
+    notifications = [r["Properties"] for r in template["Resources"].values()
+                     if r["Type"] == "Custom::S3BucketNotifications"]
+    assert len(notifications) == 1
+    (queue_config,) = notifications[0]["NotificationConfiguration"]["QueueConfigurations"]
+    assert queue_config["Events"] == ["s3:ObjectCreated:*"]
+    assert queue_config["QueueArn"] == get_att(queue_id(synth, spec.UPLOADS.notify_queue), "Arn")
+    assert queue_config["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": spec.UPLOADS.notify_prefix}]}}
+
+
+@pytest.mark.parametrize("function_spec", spec.FUNCTIONS, ids=FUNCTION_NAMES)
 def test_function_reads_and_writes_the_table(synth, function_spec):
     table_arn = get_att(synth.logical_id(synth.stack.table), "Arn")
     statements = synth.role_statements(function_spec.name)
@@ -387,6 +424,7 @@ def test_outputs_name_the_api_the_table_and_every_queue(synth):
     expected = {
         "ApiUrl": {"Value": get_att(synth.logical_id(synth.stack.http_api), "ApiEndpoint")},
         "TableName": {"Value": ref(synth.logical_id(synth.stack.table))},
+        "UploadsBucket": {"Value": ref(synth.logical_id(synth.stack.uploads))},
     }
     for queue_spec in spec.QUEUES:
         expected[f"{pascal(queue_spec.name)}QueueUrl"] = {
