@@ -28,6 +28,7 @@ from .lambda_runtime import FunctionSet, TakingTurns
 from .pollers import SqsEventSource
 from .state import (
     STACK_FILE,
+    ObjectMirror,
     PeriodicSnapshots,
     Secrets,
     StateStore,
@@ -156,10 +157,14 @@ class LocalStack:
         dynamodb = resources.aws_client("dynamodb", self.moto_url)
         sqs = resources.aws_client("sqs", self.moto_url)
         s3 = resources.aws_client("s3", self.moto_url)
-        self._queues = resources.create_resources(dynamodb, sqs, s3, table=spec.TABLE)
+        self._queues = resources.create_resources(dynamodb, sqs, table=spec.TABLE)
         log.info("moto at %s; table %s; queues %s", self.moto_url, spec.TABLE.name,
                  ", ".join(q.queue_name for q in self._queues.values()))
         self._restore(dynamodb, sqs)
+        restored = ObjectMirror(self.state_dir).restore(s3, resources.bucket_name())
+        resources.create_bucket(s3, spec.UPLOADS, self._queues)
+        if restored:
+            log.info("restored %d uploaded file(s)", restored)
 
         functions = FunctionSet.from_spec(spec.FUNCTIONS, self.functions_dir)
         for missing in functions.missing_handlers():
@@ -284,6 +289,7 @@ class LocalStack:
         dynamodb = resources.aws_client("dynamodb", self.moto_url)
         snapshot = take_snapshot(dynamodb, spec.TABLE.name, self._queue_urls())
         StateStore(self.state_dir).save(snapshot)
+        ObjectMirror(self.state_dir).save(resources.aws_client("s3", self.moto_url), resources.bucket_name())
         log.info(
             "snapshot: %d item(s), %d message(s)",
             len(snapshot["table"]["items"]),

@@ -320,3 +320,42 @@ class PeriodicSnapshots:
                 self._save()
             except Exception:
                 log.exception("periodic snapshot failed")
+
+
+class ObjectMirror:
+    """The uploads bucket's files, kept in the state folder so import reports (and files not
+    yet imported) survive a restart. Files are copied once; a file already mirrored with the
+    same size is not copied again."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = Path(state_dir) / "uploads"
+
+    def save(self, s3: Any, bucket: str) -> int:
+        copied = 0
+        paginator = s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            for entry in page.get("Contents", []):
+                path = self.root / entry["Key"]
+                if path.exists() and path.stat().st_size == entry["Size"]:
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(path.name + ".part")
+                s3.download_file(bucket, entry["Key"], str(partial))
+                os.replace(partial, path)
+                copied += 1
+        return copied
+
+    def restore(self, s3: Any, bucket: str) -> int:
+        """Put the mirrored files back. Call before the bucket's notifications are set up, so
+        restoring a file does not look like a new upload."""
+        if not self.root.is_dir():
+            return 0
+        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        if bucket not in existing:
+            s3.create_bucket(Bucket=bucket)
+        restored = 0
+        for path in sorted(self.root.rglob("*")):
+            if path.is_file() and not path.name.endswith(".part"):
+                s3.upload_file(str(path), bucket, path.relative_to(self.root).as_posix())
+                restored += 1
+        return restored

@@ -451,3 +451,26 @@ def test_legacy_campaign_routes_answer_integrators(fns):
     missing = fns.http("GET", "/api.php?action=ext_campaign_status", headers=INTEGRATOR)
     assert (missing.status, missing.body["errors"]) == (400, [{"field": "campaign_id", "reason": "is required"}])
     assert ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}", headers=INTEGRATOR))["status"] == "scheduled"
+
+
+def test_an_import_whose_file_is_gone_fails_with_the_reason(fns):
+    from sendline.services.contact_lists import run_import
+
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "Lost"}), 201)
+    started = ok(fns.http("POST", f"/v1/contact-lists/{contact_list['list_id']}/imports", headers=OPERATOR), 202)
+    result = run_import(runtime.records(), runtime.uploads(), started["import_id"], NOON)
+    assert (result["status"], result["error"], result["rows_read"]) == (
+        "failed", f"the uploaded file imports/{started['import_id']}/contacts.csv is gone", 0)
+    refused = fns.http("GET", f"/v1/imports/{started['import_id']}/report.csv", headers=OPERATOR)
+    assert (refused.status, refused.body["errors"]) == (
+        409, [{"field": "import_id", "reason": "the import is failed; the report comes when it completes"}])
+
+
+def test_a_file_that_is_not_a_csv_fails_the_import_with_the_reason(fns):
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "Oops"}), 201)
+    started = ok(fns.http("POST", f"/v1/contact-lists/{contact_list['list_id']}/imports",
+                          headers={**OPERATOR, "content-type": "text/csv"}, body="name,email\nAnn,a@example.com\n"), 202)
+    fns.drain_imports()
+    report = ok(fns.http("GET", f"/v1/imports/{started['import_id']}", headers=OPERATOR))
+    assert (report["status"], report["error"]) == (
+        "failed", "no phone column (found name, email): name it phone, mobile or cell")

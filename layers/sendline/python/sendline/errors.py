@@ -75,3 +75,7 @@ class ConditionFailed(Exception):
 
 class StoreThrottled(Exception):
     """DynamoDB throttled the request; the caller may retry later."""
+
+
+class UploadMissing(Exception):
+    """An uploaded file is not in the bucket (never uploaded, or expired)."""

@@ -6,6 +6,8 @@ from typing import Any, BinaryIO
 
 from botocore.exceptions import ClientError
 
+from sendline.errors import UploadMissing
+
 
 class S3Uploads:
     def __init__(self, client: Any, bucket: str):
@@ -28,7 +30,12 @@ class S3Uploads:
 
     def open(self, key: str) -> BinaryIO:
         """The object as a stream: read in pieces, never whole."""
-        return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise UploadMissing(f"the uploaded file {key} is gone") from None
+            raise
 
     def size(self, key: str) -> int:
         try:

@@ -31,7 +31,7 @@ from sendline.domain.contacts_csv import (
     report_row,
 )
 from sendline.domain.ids import new_id
-from sendline.errors import Conflict, FieldProblem, NotFound
+from sendline.errors import Conflict, FieldProblem, NotFound, UploadMissing
 from sendline.services.validation import parse
 
 logger = Logger(child=True)
@@ -47,7 +47,9 @@ class Uploads(Protocol):
     def upload_url(self, key: str, content_type: str, expires_s: int) -> str: ...
     def download_url(self, key: str, expires_s: int) -> str: ...
     def put(self, key: str, body: bytes, content_type: str) -> None: ...
-    def open(self, key: str) -> BinaryIO: ...
+    def open(self, key: str) -> BinaryIO:
+        """Raises UploadMissing when there is no such file."""
+        ...
     def put_file(self, key: str, file: BinaryIO, content_type: str) -> None: ...
     def size(self, key: str) -> int: ...
     def read(self, key: str) -> bytes: ...
@@ -168,10 +170,14 @@ def run_import(records: Records, uploads: Uploads, import_id: str, now: datetime
             if batch:
                 new, dnc = _store(records, record["list_id"], batch, now)
                 added, on_dnc = added + new, on_dnc + dnc
-    except CsvUnreadable as exc:
-        text.flush()
+    except (CsvUnreadable, UploadMissing) as exc:
+        # Rows stored before a bad line stay in the list and are counted; the import says why
+        # it stopped and where.
+        if added:
+            records.update_entity("LIST", record["list_id"], add={"contacts": added}, set_fields={"updated_at": iso(now)})
         return records.update_entity("IMPORT", import_id, set_fields={
-            "status": "failed", "error": exc.reason, "finished_at": iso(now)})
+            "status": "failed", "error": str(getattr(exc, "reason", exc)), "rows_read": tally.rows_read,
+            "new_contacts": added, "finished_at": iso(now)})
     text.flush()
     report.seek(0)
     uploads.put_file(report_key(import_id), report, "text/csv")
