@@ -10,6 +10,15 @@ What it does, so that the real Twilio adapter is exercised over HTTP:
 - Status callbacks signed with `X-Twilio-Signature`: none for the initial status, then `sent`,
   then `delivered` or `undelivered` (with `ErrorCode`); `failed` has a single callback. Outcomes
   come from seeded per-carrier distributions; each recipient is assigned a carrier.
+- Phone validation lookups on the same server, in two providers' shapes: the Trestle-style
+  `GET /3.0/phone_intel?phone=...` (`x-api-key`: an activity score 0-100 and a line type) and
+  Twilio's Lookup v2 `GET /v2/PhoneNumbers/{E164}?Fields=line_type_intelligence,line_status`
+  (Basic auth, the same credentials as the Messages API).
+- Every recipient number has a fate, drawn once from (seed, number): the outcome its carrier's
+  distribution gives it, an activity score that mostly agrees with that outcome, and whether it
+  is a landline. With `outcomes_follow_score` (the default) a send's outcome is its number's
+  fate, and a landline gets undelivered 30006, so screening leads by their lookups visibly
+  raises the delivery rate, as it should with a real provider.
 - Knobs for what real carriers do to a webhook consumer: delays, duplicate callbacks, the final
   status before `sent`, 5xx, requests that hang, failing callback URLs (retried, then dropped),
   and recipients who reply (STOP and its variants, HELP, free text). A recipient whose reply is
@@ -19,8 +28,10 @@ What it does, so that the real Twilio adapter is exercised over HTTP:
   `POST /_sim/config` (JSON patch of the settings), `POST /_sim/reset`, and `POST /_sim/inbound`
   (`{"from", "to", "body"}`: a recipient texts a sender now).
 
-Repeatability: a message's outcome, delays and reply are drawn from a generator seeded with the
-seed, the sender, the recipient, the body and how many times that same message was sent before.
+Repeatability: a message's delays and reply (and its outcome when outcomes do not follow the
+number's fate) are drawn from a generator seeded with the seed, the sender, the recipient, the
+body and how many times that same message was sent before; a number's fate from one seeded with
+the seed and the number.
 The same sends with the same seed give the same outcomes whatever the thread timing; message sids
 are random, so they never collide with sids a previous run left in a database.
 
@@ -54,7 +65,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import httpx
 import phonenumbers
@@ -149,6 +160,33 @@ MAGIC_TO_ERRORS = {
     "+15005550009": 21614,
 }
 MAGIC_ALWAYS_DELIVERED = "+15005550006"
+MAGIC_NOT_MOBILE = "+15005550009"  # 21614 on send; its lookups say landline
+
+DEFAULT_LOOKUP_API_KEY = "sim-lookup-key"
+# A number's activity score agrees with its fate most of the time: one its carrier delivers to
+# scores in DELIVERABLE_SCORES, any other in UNDELIVERABLE_SCORES, except for SCORE_OVERLAP of
+# each, which score on the other side (a score is a prediction, not the carrier's verdict).
+DELIVERABLE_SCORES = (55, 100)
+UNDELIVERABLE_SCORES = (0, 35)
+SCORE_OVERLAP = 0.10
+# Twilio Lookup's `line_status` for a score, highest band first: active numbers are in use,
+# reachable ones were seen on the network, unknown ones have too few signals either way.
+LINE_STATUS_BANDS = ((70, "active"), (50, "reachable"), (31, "unknown"), (11, "unreachable"))
+# Mobile country and network codes Lookup reports for the default carriers' mobile numbers.
+MOBILE_NETWORKS = {"AT&T": ("310", "410"), "T-Mobile": ("310", "260"), "Verizon": ("311", "480")}
+LOOKUP_PACKAGES = (
+    "caller_name",
+    "sim_swap",
+    "call_forwarding",
+    "line_status",
+    "line_type_intelligence",
+    "identity_match",
+    "reassigned_number",
+    "sms_pumping_risk",
+    "phone_number_quality_score",
+    "pre_fill",
+)
+COUNTRY_NAMES = {"US": "United States", "CA": "Canada"}
 
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
@@ -157,6 +195,8 @@ _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\
 _MESSAGE_PATH = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$"
 )
+_PHONE_INTEL_PATH = "/3.0/phone_intel"
+_LOOKUP_PATH = re.compile(r"^/v2/PhoneNumbers/(?P<number>[^/]+)$")
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -193,6 +233,12 @@ class SimulatorSettings(BaseModel):
     # These two are read by start(): changing them at runtime applies from the next start.
     callback_timeout_s: float = Field(5.0, gt=0.0)
     callback_workers: int = Field(8, ge=1)
+    # The phone validation lookups: the Trestle-style API's key, whether a send's outcome is its
+    # number's fate (False: drawn per message, as before lookups existed), and the share of
+    # numbers that are landlines (undelivered 30006 when outcomes follow the fate).
+    lookup_api_key: str = Field(DEFAULT_LOOKUP_API_KEY, min_length=1)
+    outcomes_follow_score: bool = True
+    landline_rate: Probability = 0.05
 
     @field_validator("callback_delay_s", "reply_delay_s")
     @classmethod
@@ -260,6 +306,18 @@ class TwilioError(Exception):
             "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
             "status": self.status,
         }
+
+
+class PhoneIntelError(Exception):
+    """A request the simulated Trestle-style API refuses: `{"error": {"name", "message"}}`."""
+
+    def __init__(self, status: int, name: str, message: str):
+        self.status = status
+        self.name = name
+        super().__init__(message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"name": self.name, "message": str(self)}}
 
 
 # Rank of each Twilio status: a callback never moves the stored message backwards.
@@ -356,6 +414,20 @@ class _Callback:
     delay_s: float
     status: str
     error_code: int | None
+
+
+@dataclass(frozen=True)
+class _Fate:
+    """What is true of a recipient number whoever texts it: see `_fate_for`."""
+
+    outcome: str  # drawn from its carrier's distribution, as a message's outcome is
+    activity_score: int
+    landline: bool
+
+    @property
+    def send_outcome(self) -> str:
+        """What a text to it becomes: a landline cannot take one, whatever its carrier does."""
+        return "30006" if self.landline else self.outcome
 
 
 @dataclass(frozen=True)
@@ -578,6 +650,10 @@ class CarrierSimulator:
                     "by_body": dict(self._counters["reply_bodies"]),
                 },
                 "opted_out": len(self._opted_out),
+                "lookups": {
+                    "phone_intel": self._counters["lookups"]["phone_intel"],
+                    "lookup_v2": self._counters["lookups"]["lookup_v2"],
+                },
             }
 
     def inject_inbound(
@@ -699,6 +775,98 @@ class CarrierSimulator:
             self._counters_add("auth_failures")
         return ok
 
+    # --- the phone validation lookups -------------------------------------------------------
+
+    def phone_intel(self, api_key: str | None, query: Mapping[str, str]) -> dict[str, Any]:
+        """Answer `GET /3.0/phone_intel` as the Trestle-style API does, or raise
+        PhoneIntelError (401 for a missing or wrong `x-api-key`, 400 without a phone)."""
+        settings = self._settings
+        if not hmac.compare_digest((api_key or "").encode(), settings.lookup_api_key.encode()):
+            self._counters_add("auth_failures")
+            reason = "invalid API key" if api_key else "missing x-api-key header"
+            raise PhoneIntelError(401, "NotAuthorized", reason)
+        raw = query.get("phone", "").strip()
+        if not raw:
+            raise PhoneIntelError(400, "MissingInput", "phone is required")
+        self._count_lookup("phone_intel")
+        region = query.get("phone.country_hint", "").strip().upper() or "US"
+        number = _parse_number(raw, region)
+        if number is None or not phonenumbers.is_valid_number(number):
+            return {
+                "id": None,
+                "phone_number": raw,
+                "is_valid": False,
+                "activity_score": None,
+                "country_calling_code": str(number.country_code) if number else None,
+                "country_code": None,
+                "country_name": None,
+                "line_type": None,
+                "carrier": None,
+                "is_prepaid": None,
+                "error": None,
+                "warnings": ["Invalid Input"],
+            }
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        fate = _fate_for(e164, settings)
+        country = phonenumbers.region_code_for_number(number)
+        return {
+            "id": f"Phone.{uuid.UUID(_digest('phone-id', e164)[:32])}",
+            "phone_number": e164,
+            "is_valid": True,
+            "activity_score": fate.activity_score,
+            "country_calling_code": str(number.country_code),
+            "country_code": country,
+            "country_name": COUNTRY_NAMES.get(country or ""),
+            "line_type": "Landline" if fate.landline else "Mobile",
+            "carrier": _carrier_for(e164, settings),
+            "is_prepaid": None if fate.landline else False,
+            "error": None,
+            "warnings": [],
+        }
+
+    def lookup_phone_number(self, raw: str, fields: str) -> dict[str, Any]:
+        """Answer Twilio Lookup v2's `GET /v2/PhoneNumbers/{number}` whose credentials were
+        already checked. A number that cannot be parsed is 404 20404, as on Twilio; one that
+        parses but is not valid is 200 with `valid: false` and no data packages."""
+        settings = self._settings
+        self._count_lookup("lookup_v2")
+        number = _parse_number(raw, "US")
+        if number is None:
+            raise TwilioError(404, 20404, path=f"/PhoneNumbers/{raw}")
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        valid = phonenumbers.is_valid_number(number)
+        requested = {name.strip() for name in fields.split(",") if name.strip()}
+        resource: dict[str, Any] = {
+            "calling_country_code": str(number.country_code),
+            "country_code": phonenumbers.region_code_for_number(number) if valid else None,
+            "phone_number": e164,
+            "national_format": phonenumbers.format_number(
+                number, phonenumbers.PhoneNumberFormat.NATIONAL
+            ),
+            "valid": valid,
+            "validation_errors": [] if valid else [_validation_error(number)],
+            # Twilio shows every package; those not asked for (or not simulated) are null.
+            **{package: None for package in LOOKUP_PACKAGES},
+            "url": f"{self._url or ''}/v2/PhoneNumbers/{e164}",
+        }
+        if not valid:
+            return resource
+        fate = _fate_for(e164, settings)
+        carrier = _carrier_for(e164, settings)
+        if "line_type_intelligence" in requested:
+            mobile_network = (None, None) if fate.landline else MOBILE_NETWORKS.get(carrier)
+            mobile_country_code, mobile_network_code = mobile_network or (None, None)
+            resource["line_type_intelligence"] = {
+                "error_code": None,
+                "mobile_country_code": mobile_country_code,
+                "mobile_network_code": mobile_network_code,
+                "carrier_name": carrier,
+                "type": "landline" if fate.landline else "mobile",
+            }
+        if "line_status" in requested:
+            resource["line_status"] = {"status": _line_status(fate), "error_code": None}
+        return resource
+
     # --- internals ----------------------------------------------------------------------------
 
     def _reset_state(self) -> None:
@@ -711,8 +879,13 @@ class CarrierSimulator:
             "totals": Counter(),
             "rejected": Counter(),
             "reply_bodies": Counter(),
+            "lookups": Counter(),
         }
         self._generation = getattr(self, "_generation", 0) + 1
+
+    def _count_lookup(self, api: str) -> None:
+        with self._lock:
+            self._counters["lookups"][api] += 1
 
     def _counters_add(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -783,11 +956,13 @@ class CarrierSimulator:
                 status_callback=status_callback,
             )
             rng = random.Random(_digest(settings.seed, "outcome", sender_key, to, body, occurrence))
+            fated = _fate_for(to, settings).send_outcome if settings.outcomes_follow_score else None
             plan = _plan(
                 rng,
                 settings.carriers[carrier],
                 settings,
                 forced_delivery=to == MAGIC_ALWAYS_DELIVERED,
+                fated_outcome=fated,
             )
             message.outcome = _outcome_label(plan)
             self._messages[message.sid] = message
@@ -991,17 +1166,14 @@ def _plan(
     distribution: Mapping[str, float],
     settings: SimulatorSettings,
     forced_delivery: bool,
+    fated_outcome: str | None = None,
 ) -> _Plan:
     """Draw everything about one message. The draws always happen in the same order, whatever
-    the knobs say, so changing one knob never changes the outcomes drawn for another."""
-    roll = rng.random()
-    outcome = "delivered"
-    cumulative = 0.0
-    for name, share in sorted(distribution.items()):
-        cumulative += share
-        if roll < cumulative:
-            outcome = name
-            break
+    the knobs say, so changing one knob never changes the outcomes drawn for another: the
+    outcome is drawn even when the number's fate (`fated_outcome`) decides it instead."""
+    outcome = _draw_outcome(rng.random(), distribution)
+    if fated_outcome is not None:
+        outcome = fated_outcome
     if forced_delivery:
         outcome = "delivered"
     first_delay = rng.uniform(*settings.callback_delay_s)
@@ -1030,6 +1202,68 @@ def _plan(
             callbacks.append(_Callback(0.0, status, code))
     wants_reply = replies and outcome == "delivered" and settings.inbound_webhook_url
     return _Plan(tuple(callbacks), reply_body if wants_reply else None, reply_delay)
+
+
+def _draw_outcome(roll: float, distribution: Mapping[str, float]) -> str:
+    cumulative = 0.0
+    for name, share in sorted(distribution.items()):
+        cumulative += share
+        if roll < cumulative:
+            return name
+    return "delivered"
+
+
+def _fate_for(number: str, settings: SimulatorSettings) -> _Fate:
+    """A recipient number's fate, the same every time for one seed and number.
+
+    The outcome is drawn from the number's carrier's distribution, so the share of numbers
+    fated to fail is that distribution's; the score mostly agrees with the outcome (see
+    DELIVERABLE_SCORES); `landline_rate` of numbers are landlines, whatever their outcome and
+    score (a landline can be busy with calls; the screen rejects it for its line type). The
+    draws happen in a fixed order, so `landline_rate` changes no outcome or score.
+    """
+    if number == MAGIC_ALWAYS_DELIVERED:
+        return _Fate("delivered", 100, landline=False)
+    rng = random.Random(_digest(settings.seed, "fate", number))
+    outcome = _draw_outcome(rng.random(), settings.carriers[_carrier_for(number, settings)])
+    overlaps = rng.random() < SCORE_OVERLAP
+    score_roll = rng.random()
+    landline = rng.random() < settings.landline_rate or number == MAGIC_NOT_MOBILE
+    if outcome == "delivered":
+        low, high = (0, DELIVERABLE_SCORES[0] - 1) if overlaps else DELIVERABLE_SCORES
+    else:
+        low, high = (UNDELIVERABLE_SCORES[1] + 1, 100) if overlaps else UNDELIVERABLE_SCORES
+    return _Fate(outcome, low + int(score_roll * (high - low + 1)), landline)
+
+
+def _line_status(fate: _Fate) -> str:
+    """Lookup's `line_status` for a fate: the network's view, in bands of the activity score.
+    Line status comes from mobile networks' registers, which hold nothing about a landline."""
+    if fate.landline:
+        return "unknown"
+    for floor, status in LINE_STATUS_BANDS:
+        if fate.activity_score >= floor:
+            return status
+    return "inactive"
+
+
+def _parse_number(raw: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _validation_error(number: phonenumbers.PhoneNumber) -> str:
+    """Lookup v2's `validation_errors` word for a number that parses but is not valid."""
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    reasons = phonenumbers.ValidationResult
+    return {
+        reasons.INVALID_COUNTRY_CODE: "INVALID_COUNTRY_CODE",
+        reasons.TOO_SHORT: "TOO_SHORT",
+        reasons.TOO_LONG: "TOO_LONG",
+        reasons.INVALID_LENGTH: "INVALID_LENGTH",
+    }.get(reason, "INVALID_BUT_POSSIBLE")
 
 
 def _outcome_label(plan: _Plan) -> str:
@@ -1164,6 +1398,20 @@ class _Handler(BaseHTTPRequestHandler):
             if parts.path.startswith("/_sim/"):
                 self._admin(method, parts.path)
                 return
+            if parts.path == _PHONE_INTEL_PATH:
+                self._phone_intel(method, query)
+                return
+            lookup = _LOOKUP_PATH.match(parts.path)
+            if lookup:
+                if not self.simulator.check_credentials(self.headers.get("Authorization")):
+                    self._send_json(401, TwilioError(401, 20003).body(), authenticate=True)
+                elif method != "GET":
+                    raise TwilioError(405, 20004)
+                else:
+                    number = unquote(lookup["number"])
+                    resource = self.simulator.lookup_phone_number(number, query.get("Fields", ""))
+                    self._send_json(200, resource)
+                return
             messages = _MESSAGES_PATH.match(parts.path)
             message = _MESSAGE_PATH.match(parts.path)
             if not (messages or message):
@@ -1186,6 +1434,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(error.status, error.body())
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a simulated timeout does exactly that)
+
+    def _phone_intel(self, method: str, query: Mapping[str, str]) -> None:
+        try:
+            if method != "GET":
+                raise PhoneIntelError(405, "MethodNotAllowed", f"{method} is not supported")
+            answer = self.simulator.phone_intel(self.headers.get("x-api-key"), query)
+        except PhoneIntelError as error:
+            self._send_json(error.status, error.body())
+            return
+        self._send_json(200, answer)
 
     def _admin(self, method: str, path: str) -> None:
         sim = self.simulator

@@ -2,6 +2,8 @@
 
 A message that must wait (carrier 429/5xx) is made visible again after its backoff and reported
 as a batch item failure; a poison message reaches the DLQ after the queue's maxReceiveCount.
+A text held back by pacing (its second's sends are spent) is queued again with a short delay
+instead, so waiting its turn never counts as a failed receive.
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,6 +30,9 @@ def send_one(record: SQSRecord) -> str:
     try:
         result = send_message(runtime.records(), runtime.twilio(), request, utcnow(), runtime.phone_lookups)
     except RetryLater as retry:
+        if retry.pacing and not runtime.send_queue().send([request], retry.delay_s):
+            metrics.add_metric(name="SendPaced", unit=MetricUnit.Count, value=1)
+            return "paced"
         runtime.send_queue().retry_later(record.receipt_handle, retry.delay_s)
         metrics.add_metric(name="SendDeferred", unit=MetricUnit.Count, value=1)
         raise

@@ -474,3 +474,31 @@ def test_a_file_that_is_not_a_csv_fails_the_import_with_the_reason(fns):
     report = ok(fns.http("GET", f"/v1/imports/{started['import_id']}", headers=OPERATOR))
     assert (report["status"], report["error"]) == (
         "failed", "no phone column (found name, email): name it phone, mobile or cell")
+
+
+def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns):
+    from devstack.pollers import sqs_event
+
+    records, queue = runtime.records(), runtime.send_queue()
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:2]))
+    # The handler runs on the real clock: a window open all day keeps the test independent of it.
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], rate_per_second=5,
+                    send_window={"start": "00:00", "end": "24:00"})
+    launch(fns, made["campaign_id"])
+    dispatch_tick(records, queue, NOON)
+    sends = fns.queues["sends"]
+    got = fns.sqs.receive_message(QueueUrl=sends.url, MaxNumberOfMessages=10)["Messages"]
+    assert len(got) == 2
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(side_effect=created)
+        response = fns.handler("send_worker")(sqs_event(got, sends.arn), fns.context("send_worker"))
+    # One number at 1 MPS: one goes now, the other is queued again as a new message.
+    assert response == {"batchItemFailures": []}
+    statuses = sorted(m["status"] for m in ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/messages",
+                                                          headers=OPERATOR))["messages"])
+    assert statuses == ["queued", "sent"]
+    for message in got:
+        fns.sqs.delete_message(QueueUrl=sends.url, ReceiptHandle=message["ReceiptHandle"])
+    attributes = fns.sqs.get_queue_attributes(QueueUrl=sends.url, AttributeNames=["All"])["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"]) == 1

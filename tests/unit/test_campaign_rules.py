@@ -123,3 +123,8 @@ def test_campaign_status_machine():
         (S.DRAFT, S.SCHEDULED), (S.DRAFT, S.CANCELLED), (S.SCHEDULED, S.RUNNING), (S.SCHEDULED, S.CANCELLED),
         (S.RUNNING, S.PAUSED), (S.RUNNING, S.COMPLETED), (S.RUNNING, S.CANCELLED), (S.PAUSED, S.RUNNING),
         (S.PAUSED, S.CANCELLED)}
+
+
+def test_a_window_ending_at_24_00_is_open_until_midnight():
+    window = SendWindow.parse("00:00", "24:00")
+    assert is_open("+12125550142", datetime(2026, 12, 4, 4, 59, 59, tzinfo=UTC), window) is True  # 23:59:59 NY

@@ -29,7 +29,8 @@ class SendWindow:
 
     @classmethod
     def parse(cls, start: str, end: str) -> SendWindow:
-        return cls(time.fromisoformat(start), time.fromisoformat(end))
+        """"08:00", "21:00"; an end of "24:00" is the end of the day."""
+        return cls(time.fromisoformat(start), time.max if end == "24:00" else time.fromisoformat(end))
 
 
 @lru_cache(maxsize=4096)

@@ -72,7 +72,7 @@ class CreativeDraft(BaseModel):
 class WindowDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: StrictStr = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: StrictStr = Field(default="21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: StrictStr = Field(default="21:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 
     @model_validator(mode="after")
     def _ordered(self) -> WindowDraft:

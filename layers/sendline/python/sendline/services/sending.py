@@ -58,10 +58,15 @@ _VERDICT_RESULTS = {Verdict.PARKED: SendResult.PARKED, Verdict.CANCELLED: SendRe
 
 @dataclass
 class RetryLater(Exception):
-    """Nothing was sent; try this message again after `delay_s` seconds."""
+    """Nothing was sent; try this message again after `delay_s` seconds.
+
+    `pacing` marks a wait that is the plan working (the second's sends are spent), not a
+    failure: the worker queues the text again rather than letting SQS count a failed receive,
+    so pacing never pushes a healthy text towards the dead-letter queue."""
 
     delay_s: int
     reason: str
+    pacing: bool = False
 
     def __str__(self) -> str:
         return f"retry in {self.delay_s}s: {self.reason}"
@@ -116,7 +121,8 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
             records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
             return SendResult.SKIPPED
     if not take_send_slots(records, message, campaign, now):
-        raise RetryLater(1, "the campaign's rate or the number's MPS is spent for this second")
+        raise RetryLater(1 + random.randint(0, 2), "the campaign's rate or the number's MPS is spent for this second",
+                         pacing=True)
 
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1
