@@ -32,7 +32,7 @@ def import_upload(record: SQSRecord) -> int:
         if import_id is None:
             logger.warning("upload outside an import", extra={"key": key})
             continue
-        result = run_import(runtime.records(), runtime.uploads(), import_id, utcnow())
+        result = run_import(runtime.records(), runtime.uploads(), import_id, utcnow)
         metrics.add_metric(name="ContactsImported", unit=MetricUnit.Count, value=int(result.get("accepted") or 0))
         imported += 1
     return imported

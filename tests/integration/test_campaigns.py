@@ -458,7 +458,7 @@ def test_an_import_whose_file_is_gone_fails_with_the_reason(fns):
 
     contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "Lost"}), 201)
     started = ok(fns.http("POST", f"/v1/contact-lists/{contact_list['list_id']}/imports", headers=OPERATOR), 202)
-    result = run_import(runtime.records(), runtime.uploads(), started["import_id"], NOON)
+    result = run_import(runtime.records(), runtime.uploads(), started["import_id"], lambda: NOON)
     assert (result["status"], result["error"], result["rows_read"]) == (
         "failed", f"the uploaded file imports/{started['import_id']}/contacts.csv is gone", 0)
     refused = fns.http("GET", f"/v1/imports/{started['import_id']}/report.csv", headers=OPERATOR)

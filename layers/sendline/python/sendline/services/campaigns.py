@@ -176,7 +176,7 @@ def update_campaign(records: Records, campaign_id: str, body: object, now: datet
         if campaign["status"] not in (S.DRAFT, S.SCHEDULED):
             raise Conflict(FieldProblem("start_at", f"cannot move the start of a {campaign['status']} campaign"))
         fields["start_at"] = iso(changes.start_at)
-    return records.update_entity("CAMPAIGN", campaign_id, set_fields={**fields, "updated_at": iso(now)})
+    return public_view(records.update_entity("CAMPAIGN", campaign_id, set_fields={**fields, "updated_at": iso(now)}))
 
 
 # -- status changes ---------------------------------------------------------------------------
@@ -195,9 +195,9 @@ def change_status(records: Records, campaign_id: str, new: CampaignStatus, now: 
     changes = {"status": new.value, "updated_at": stamp, f"{new.value}_at": stamp, **(fields or {})}
     live = records.live_campaign_fields(campaign_id) if new in LIVE else None
     try:
-        return records.update_entity(
+        return public_view(records.update_entity(
             "CAMPAIGN", campaign_id, set_fields={**changes, **(live or {})},
-            condition="#c_status = :current", values={":current": current})
+            condition="#c_status = :current", values={":current": current}))
     except ConditionFailed:
         raise Conflict(FieldProblem("status", "the campaign changed meanwhile; read it again")) from None
 

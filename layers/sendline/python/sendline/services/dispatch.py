@@ -61,8 +61,8 @@ def _tick_one(records: Records, queue: SendQueue, campaign: dict[str, Any], now:
     status = CampaignStatus(campaign["status"])
     campaign_id = campaign["campaign_id"]
     if status == CampaignStatus.SCHEDULED and is_due(campaign, now):
-        campaign = change_status(records, campaign_id, CampaignStatus.RUNNING, now,
-                                 expected=CampaignStatus.SCHEDULED.value)
+        campaign = {**campaign, **change_status(records, campaign_id, CampaignStatus.RUNNING, now,
+                                                expected=CampaignStatus.SCHEDULED.value)}
         report.started.append(campaign_id)
         status = CampaignStatus.RUNNING
     if status == CampaignStatus.RUNNING:
