@@ -476,15 +476,16 @@ def test_a_file_that_is_not_a_csv_fails_the_import_with_the_reason(fns):
         "failed", "no phone column (found name, email): name it phone, mobile or cell")
 
 
-def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns):
+def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns, monkeypatch):
     from devstack.pollers import sqs_event
+
+    # Both texts reach the worker within one wall-clock second.
+    monkeypatch.setitem(fns.handler("send_worker").__globals__, "utcnow", lambda: NOON)
 
     records, queue = runtime.records(), runtime.send_queue()
     brand = brand_with_numbers(fns, numbers=("+12125550900",))
     imported = imported_list(fns, contacts_csv(NEW_YORK[:2]))
-    # The handler runs on the real clock: a window open all day keeps the test independent of it.
-    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], rate_per_second=5,
-                    send_window={"start": "00:00", "end": "24:00"})
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], rate_per_second=5)
     launch(fns, made["campaign_id"])
     dispatch_tick(records, queue, NOON)
     sends = fns.queues["sends"]
@@ -502,3 +503,27 @@ def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns):
         fns.sqs.delete_message(QueueUrl=sends.url, ReceiptHandle=message["ReceiptHandle"])
     attributes = fns.sqs.get_queue_attributes(QueueUrl=sends.url, AttributeNames=["All"])["Attributes"]
     assert int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"]) == 1
+
+
+def test_flows_and_quick_sends_reuse_saved_templates(fns):
+    from tests.integration.test_lead_flow import make_flow
+
+    first = ok(fns.http("POST", "/v1/templates", headers=OPERATOR,
+                        json_body={"name": "Welcome", "body": "Hi {first_name}, call {call_number}"}), 201)
+    drip = ok(fns.http("POST", "/v1/templates", headers=OPERATOR, json_body={"name": "Nudge", "body": "Still there?"}), 201)
+    flow_id = make_flow(fns, initial_message=None, initial_template_id=first["template_id"],
+                        drips=[{"delay_minutes": 5, "template_id": drip["template_id"]}])
+    flow = ok(fns.http("GET", f"/v1/flows/{flow_id}", headers=OPERATOR))
+    assert (flow["initial_message"], flow["drips"][0]["message"]) == ("Hi {first_name}, call {call_number}", "Still there?")
+    assert flow["variables"] == ["first_name", "call_number"]
+    both = fns.http("POST", "/v1/flows", headers=OPERATOR, json_body={
+        "name": "x", "from_number": "+12125550100", "initial_message": "hi", "initial_template_id": first["template_id"]})
+    assert (both.status, both.body["errors"]) == (422, [{"field": "body", "reason": "give either initial_message or initial_template_id"}])
+    missing = fns.http("POST", "/v1/flows", headers=OPERATOR, json_body={
+        "name": "x", "from_number": "+12125550100", "initial_template_id": "tp_nope"})
+    assert (missing.status, missing.body["errors"]) == (404, [{"field": "initial_template_id", "reason": "no template with this id"}])
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))
+    sent = ok(fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={
+        "to": "2125550142", "brand_id": brand["brand_id"], "template_id": first["template_id"],
+        "variables": {"first_name": "Ann"}}), 202)
+    assert sent["characters"] == len("Hi Ann, call (888) 555-0123")

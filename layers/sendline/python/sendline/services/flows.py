@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
@@ -31,21 +31,54 @@ def _phone(value: str) -> str:
 class DripStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
     delay_minutes: StrictInt = Field(ge=1, le=60 * 24 * 60, description="minutes after the lead arrived")
-    message: StrictStr = Field(min_length=1, max_length=MAX_BODY)
+    message: StrictStr | None = Field(default=None, min_length=1, max_length=MAX_BODY)
+    template_id: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DripStep:
+        if (self.message is None) == (self.template_id is None):
+            raise ValueError("give either message or template_id")
+        return self
 
 
 class FlowDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr = Field(min_length=1, max_length=120)
     from_number: StrictStr
-    initial_message: StrictStr = Field(min_length=1, max_length=MAX_BODY)
+    initial_message: StrictStr | None = Field(default=None, min_length=1, max_length=MAX_BODY)
+    initial_template_id: StrictStr | None = None
     drips: list[DripStep] = Field(default_factory=list, max_length=MAX_DRIPS)
     call_number: StrictStr | None = None
 
     _numbers = field_validator("from_number", "call_number")(lambda v: v if v is None else _phone(v))
 
+    @model_validator(mode="after")
+    def _one_source(self) -> FlowDraft:
+        if (self.initial_message is None) == (self.initial_template_id is None):
+            raise ValueError("give either initial_message or initial_template_id")
+        return self
+
+
+def _with_templates(records: Records, draft: FlowDraft) -> FlowDraft:
+    """Saved templates' bodies copied in: a later edit of the template leaves the flow as it was
+    created (a flow's texts change only when the flow does)."""
+    from sendline.services.catalog import get_template
+
+    changes: dict[str, Any] = {}
+    if draft.initial_template_id:
+        changes["initial_message"] = get_template(records, draft.initial_template_id, "initial_template_id")["body"]
+    drips = []
+    for i, drip in enumerate(draft.drips):
+        if drip.template_id:
+            body = get_template(records, drip.template_id, f"drips.{i}.template_id")["body"]
+            drip = drip.model_copy(update={"message": body})
+        drips.append(drip)
+    return draft.model_copy(update={**changes, "drips": drips})
+
 
 def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, Any]:
+    draft = _with_templates(records, draft)
+    assert draft.initial_message is not None
     flow = {
         "flow_id": new_id("fl"),
         "name": draft.name.strip(),
@@ -55,8 +88,10 @@ def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, 
         # `{call_number}` as a text shows it, worked out once rather than on every lead.
         "call_number_display": normalise_phone(draft.call_number).national if draft.call_number else None,
         "initial_message": draft.initial_message,
-        "drips": [d.model_dump() for d in draft.drips],
-        "variables": template_variables(" ".join([draft.initial_message, *(d.message for d in draft.drips)])),
+        "drips": [{"delay_minutes": d.delay_minutes, "message": d.message, "template_id": d.template_id}
+                  for d in draft.drips],
+        "initial_template_id": draft.initial_template_id,
+        "variables": template_variables(" ".join([draft.initial_message, *(d.message or "" for d in draft.drips)])),
         "created_at": iso(now),
         "updated_at": iso(now),
     }
