@@ -128,3 +128,10 @@ def test_campaign_status_machine():
 def test_a_window_ending_at_24_00_is_open_until_midnight():
     window = SendWindow.parse("00:00", "24:00")
     assert is_open("+12125550142", datetime(2026, 12, 4, 4, 59, 59, tzinfo=UTC), window) is True  # 23:59:59 NY
+
+
+def test_a_plan_starting_later_leaves_the_seconds_already_planned_alone():
+    plan = MinutePlan(1, {"a": 5}, seconds=5, start=3)
+    assert [plan.place("a") for _ in range(3)] == [3, 4, None]
+    assert plan.last_second == 4
+    assert MinutePlan(1, {"a": 5}, seconds=5, start=5).place("a") is None

@@ -53,13 +53,16 @@ def per_second_caps(rate: float, seconds: int) -> list[int]:
 class MinutePlan:
     """Places sends into the seconds of the coming minute, greedily and in order."""
 
-    def __init__(self, rate: float, number_mps: dict[str, float], seconds: int = 60):
+    def __init__(self, rate: float, number_mps: dict[str, float], seconds: int = 60, start: int = 0):
+        """`start`: the seconds before it are already planned by an earlier release."""
         self.seconds = seconds
-        self._room = per_second_caps(rate, seconds)
-        self._number_room = {n: per_second_caps(mps, seconds) for n, mps in number_mps.items()}
-        self._first_free = 0
-        self._number_first_free = dict.fromkeys(number_mps, 0)
+        self._room = [0] * start + per_second_caps(rate, seconds - start) if start < seconds else [0] * seconds
+        self._number_room = {n: [0] * start + per_second_caps(mps, seconds - start) if start < seconds
+                             else [0] * seconds for n, mps in number_mps.items()}
+        self._first_free = min(start, seconds)
+        self._number_first_free = dict.fromkeys(number_mps, min(start, seconds))
         self.placed = 0
+        self.last_second: int | None = None
 
     def place(self, number: str) -> int | None:
         """The second (0-59) this number's next send goes out in, or None if the minute is full
@@ -74,6 +77,7 @@ class MinutePlan:
                 rooms[second] -= 1
                 self._advance(number)
                 self.placed += 1
+                self.last_second = second if self.last_second is None else max(self.last_second, second)
                 return second
         return None
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from sendline.adapters.queue import SendQueue, SendRequest
 from sendline.adapters.records import Records, message_id
-from sendline.domain.clock import iso
+from sendline.domain.clock import iso, parse_iso
 from sendline.domain.pacing import MinutePlan, choose_creative, contact_key, sticky_sender
 from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
 from sendline.domain.send_window import is_open, next_open
@@ -116,7 +116,13 @@ def _release(records: Records, queue: SendQueue, campaign: dict[str, Any], now: 
                     message=f"Campaign {paused['name']!r} paused: pool {campaign['pool']!r} has no active numbers.")
         return
     rate = float(campaign["rate_per_second"])
-    plan = MinutePlan(rate, {n["number"]: float(n["mps"]) for n in numbers})
+    # Seconds an earlier tick already filled (ticks need not be a minute apart) are not
+    # planned twice: this release starts where the last one ended.
+    planned_until = parse_iso(campaign["planned_until"]) if campaign.get("planned_until") else now
+    start = max(0, math.ceil((planned_until - now).total_seconds()))
+    if start >= MINUTE:
+        return
+    plan = MinutePlan(rate, {n["number"]: float(n["mps"]) for n in numbers}, start=start)
     room = math.floor(rate * MINUTE) - _backlog(records, campaign_id)
     if room <= 0:
         return
@@ -126,6 +132,9 @@ def _release(records: Records, queue: SendQueue, campaign: dict[str, Any], now: 
         released += _release_new(records, queue, campaign, senders, plan, now, room - released, report)
     if released:
         report.released[campaign_id] = released
+    if plan.last_second is not None:
+        records.update_entity("CAMPAIGN", campaign_id,
+                              set_fields={"planned_until": iso(now + timedelta(seconds=plan.last_second + 1))})
 
 
 def _queue_at(queue: SendQueue, planned: list[tuple[dict[str, Any], int]]) -> set[str]:
