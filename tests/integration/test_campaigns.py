@@ -527,3 +527,21 @@ def test_flows_and_quick_sends_reuse_saved_templates(fns):
         "to": "2125550142", "brand_id": brand["brand_id"], "template_id": first["template_id"],
         "variables": {"first_name": "Ann"}}), 202)
     assert sent["characters"] == len("Hi Ann, call (888) 555-0123")
+
+
+def test_contacts_added_to_the_list_after_launch_are_not_the_campaigns(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns, phones=NEW_YORK[:2])
+    started = ok(fns.http("POST", f"/v1/contact-lists/{made['list_id']}/imports",
+                          headers={**OPERATOR, "content-type": "text/csv"},
+                          body=contacts_csv([NEW_YORK[0], "+12125550100", "+12125550199"])), 202)
+    assert fns.drain_imports() == 1
+    report = ok(fns.http("GET", f"/v1/imports/{started['import_id']}", headers=OPERATOR))
+    assert (report["new_contacts"], report["already_in_list"]) == (2, 1)
+    assert dispatch_tick(records, queue, NOON).released == {made["campaign_id"]: 2}
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        worker(fns, NOON)
+    assert sorted(parse_qs(c.request.content.decode())["To"][0] for c in route.calls) == NEW_YORK[:2]
+    assert dispatch_tick(records, queue, NOON + timedelta(minutes=1)).completed == [made["campaign_id"]]
+    assert progress(fns, made["campaign_id"])["progress"]["total_contacts"] == 2

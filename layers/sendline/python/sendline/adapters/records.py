@@ -446,8 +446,10 @@ class Records:
         it is imported); the newest import's fields win."""
         return self.store.batch_put({"pk": f"LIST#{list_id}", "sk": f"C#{c['phone']}", **c} for c in contacts)
 
-    def contacts_in_list(self, list_id: str, phones: Iterable[str]) -> set[str]:
-        return {i["phone"] for i in self.store.batch_get((f"LIST#{list_id}", f"C#{p}") for p in phones)}
+    def contacts_in_list(self, list_id: str, phones: Iterable[str]) -> dict[str, str]:
+        """Which of these phones the list has already, with when each joined it."""
+        found = self.store.batch_get((f"LIST#{list_id}", f"C#{p}") for p in phones)
+        return {i["phone"]: i.get("added_at") or i.get("imported_at") or "" for i in found}
 
     def contacts_after(self, list_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
         """Contacts in phone order after the cursor (a contact's sort key), for paced dispatch."""

@@ -211,15 +211,18 @@ def run_import(records: Records, uploads: Uploads, import_id: str, clock: Callab
 def _store(records: Records, list_id: str, rows: list[ContactRow], now: datetime) -> tuple[int, int]:
     """Write one chunk; returns (contacts new to the list, contacts on the DNC list)."""
     phones = [r.phone for r in rows]
-    existing = records.contacts_in_list(list_id, phones)
+    added = records.contacts_in_list(list_id, phones)
     on_dnc = records.dnc_among(phones)
-    records.put_contacts(list_id, (_contact(r, now) for r in rows))
-    return len(set(phones) - existing), len(on_dnc)
+    records.put_contacts(list_id, (_contact(r, now, added.get(r.phone)) for r in rows))
+    return len(set(phones) - set(added)), len(on_dnc)
 
 
-def _contact(row: ContactRow, now: datetime) -> dict[str, Any]:
+def _contact(row: ContactRow, now: datetime, added_at: str | None) -> dict[str, Any]:
+    """A contact as stored; `added_at` is when the phone first joined the list (a campaign
+    texts the contacts its list had when it was launched), `imported_at` its latest import."""
     return {"phone": row.phone, "first_name": row.first_name, "last_name": row.last_name, "email": row.email,
-            "fields": row.fields or None, "source_line": row.line, "imported_at": iso(now)}
+            "fields": row.fields or None, "source_line": row.line, "imported_at": iso(now),
+            "added_at": added_at or iso(now)}
 
 
 def report_csv(records: Records, uploads: Uploads, import_id: str) -> tuple[bytes | None, str | None]:

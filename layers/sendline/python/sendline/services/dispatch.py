@@ -198,6 +198,9 @@ def _release_new(records: Records, queue: SendQueue, campaign: dict[str, Any], s
         on_dnc = records.dnc_among(c["phone"] for c in contacts)
         messages, planned, last = [], [], cursor
         for contact in contacts:
+            if (contact.get("added_at") or "") > campaign.get("scheduled_at", "~"):
+                last = contact["sk"]  # joined the list after launch: not this campaign's contact
+                continue
             message = _new_message(campaign, brand, creatives, weights, senders, contact, now)
             reason = _skip_reason(contact, on_dnc)
             if reason:
