@@ -17,6 +17,8 @@ from sendline.domain.clock import iso
 from sendline.domain.phones import mask_phone
 from sendline.domain.send_window import is_open, next_open
 from sendline.domain.status import MessageStatus
+from sendline.domain.validation_rules import screen
+from sendline.services.campaigns import CampaignStatus, send_window_of
 
 logger = Logger(child=True)
 
@@ -40,8 +42,6 @@ class Verdict:
 def campaign_verdict(records: Records, message: dict[str, Any], now: datetime) -> tuple[str | None, dict[str, Any] | None]:
     """Park, cancel or defer a campaign text whose campaign is not running or whose recipient
     is outside the send window; (None, campaign) when it may go."""
-    from sendline.services.campaigns import CampaignStatus, send_window_of
-
     campaign = records.get_entity("CAMPAIGN", message["campaign_id"])
     status = CampaignStatus(campaign["status"]) if campaign else CampaignStatus.CANCELLED
     if status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
@@ -66,8 +66,8 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
 
     Results are kept for 30 days, so a contact in several campaigns is looked up (and paid
     for) once a month. A lookup that fails says nothing about the number: the text goes."""
-    from sendline.adapters.phone_intel import LookupFailed
-    from sendline.domain.validation_rules import screen
+    # Only the send worker validates phones; the adapter (and httpx) load when it first does.
+    from sendline.adapters.phone_intel import LookupFailed, PhoneIntel
 
     rules = campaign.get("validation") or {}
     if not rules.get("enabled_for_campaigns") or lookups is None:
@@ -86,8 +86,6 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
         records.put_phone_intel(phone, intel, now, INTEL_TTL)
         cost = int(round(float(rules.get("cost_per_lookup") or 0) * 1_000_000))
         records.count(("ALL", f"CAMP#{campaign['campaign_id']}"), now, {"lookups": 1, "lookup_cost_micros": cost})
-    from sendline.adapters.phone_intel import PhoneIntel
-
     reason = screen(PhoneIntel(phone=phone, valid=bool(intel.get("valid")), activity_score=intel.get("activity_score"),
                                line_type=intel.get("line_type"), carrier=intel.get("carrier"),
                                provider=str(intel.get("provider"))), int(rules.get("min_score", 0)))
