@@ -545,3 +545,21 @@ def test_contacts_added_to_the_list_after_launch_are_not_the_campaigns(fns):
     assert sorted(parse_qs(c.request.content.decode())["To"][0] for c in route.calls) == NEW_YORK[:2]
     assert dispatch_tick(records, queue, NOON + timedelta(minutes=1)).completed == [made["campaign_id"]]
     assert progress(fns, made["campaign_id"])["progress"]["total_contacts"] == 2
+
+
+def test_settings_merge_partial_changes_and_new_campaigns_copy_them(fns):
+    changed = ok(fns.http("PATCH", "/v1/settings", headers=OPERATOR, json_body={
+        "auto_pause": {"min_sends": 300}, "validation": {"enabled_for_campaigns": True, "min_score": 60}}))
+    assert changed["auto_pause"] == {"min_sends": 300, "error_rate_threshold_pct": 20.0}
+    assert changed["validation"] == {"enabled_for_campaigns": True, "min_score": 60, "cost_per_lookup": 0.005,
+                                     "provider": "activity_score"}
+    assert ok(fns.http("GET", "/v1/settings", headers=OPERATOR)) == changed
+    bad = fns.http("PATCH", "/v1/settings", headers=OPERATOR, json_body={"auto_pause": {"error_rate_threshold_pct": 120}})
+    assert (bad.status, bad.body["errors"]) == (
+        422, [{"field": "auto_pause.error_rate_threshold_pct", "reason": "input should be less than or equal to 100"}])
+    brand = brand_with_numbers(fns)
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:1]))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"])
+    assert (made["auto_pause"]["min_sends"], made["validation"]["min_score"]) == (300, 60)
+    ok(fns.http("PATCH", "/v1/settings", headers=OPERATOR, json_body={"auto_pause": {"min_sends": 900}}))
+    assert progress(fns, made["campaign_id"])["auto_pause"]["min_sends"] == 300
