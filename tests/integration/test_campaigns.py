@@ -563,3 +563,39 @@ def test_settings_merge_partial_changes_and_new_campaigns_copy_them(fns):
     assert (made["auto_pause"]["min_sends"], made["validation"]["min_score"]) == (300, 60)
     ok(fns.http("PATCH", "/v1/settings", headers=OPERATOR, json_body={"auto_pause": {"min_sends": 900}}))
     assert progress(fns, made["campaign_id"])["auto_pause"]["min_sends"] == 300
+
+
+def test_a_carrier_429_on_the_last_text_keeps_the_campaign_running_until_it_is_sent(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns, phones=NEW_YORK[:1])
+    cid = made["campaign_id"]
+    dispatch_tick(records, queue, NOON)
+    busy = httpx.Response(429, json={"code": 20429, "message": "Too Many Requests"})
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(return_value=busy)
+        got = fns.sqs.receive_message(QueueUrl=fns.queues["sends"].url)["Messages"][0]
+        request = SendRequest.from_body(got["Body"])
+        try:
+            send_message(records, runtime.twilio(), request, NOON)
+            raise AssertionError("a 429 must ask for a retry")
+        except Exception as exc:  # noqa: BLE001 - RetryLater
+            assert type(exc).__name__ == "RetryLater"
+    assert dispatch_tick(records, queue, NOON + timedelta(minutes=1)).completed == []
+    assert progress(fns, cid)["status"] == "running"
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        assert send_message(records, runtime.twilio(), request, NOON + timedelta(minutes=1)) == SendResult.SENT
+    assert route.call_count == 1
+    assert dispatch_tick(records, queue, NOON + timedelta(minutes=2)).completed == [cid]
+
+
+def test_a_campaigns_cost_is_its_segments_at_the_price_per_segment_until_the_carrier_prices_them(fns):
+    records, queue = runtime.records(), runtime.send_queue()
+    made = launched(fns, phones=NEW_YORK[:2])
+    dispatch_tick(records, queue, NOON)
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(return_value=httpx.Response(201, json={
+            "sid": "SM" + "c" * 32, "status": "queued", "num_segments": "2", "price": None}))
+        worker(fns, NOON)
+    view = progress(fns, made["campaign_id"])["progress"]
+    assert (view["sent"], view["segments"], view["cost_micros"], view["cost"]) == (2, 4, 31600, 0.0316)

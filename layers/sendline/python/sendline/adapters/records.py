@@ -512,14 +512,17 @@ class Records:
         return True
 
     # -- phone validation results (30-day cache) ------------------------------------------------
-    def get_phone_intel(self, phone: str, now: datetime) -> dict[str, Any] | None:
-        item = self.store.get(f"INTEL#{phone}", "INTEL", consistent=False)
+    def get_phone_intel(self, phone: str, provider: str, now: datetime) -> dict[str, Any] | None:
+        """A provider's answer for a phone, while it is fresh (each provider's kept apart:
+        a line type alone says nothing of activity)."""
+        item = self.store.get(f"INTEL#{phone}", f"INTEL#{provider}", consistent=False)
         if not item or int(item.get("expires_at", 0)) < int(now.timestamp()):
             return None
         return _public(item)
 
-    def put_phone_intel(self, phone: str, intel: Mapping[str, Any], now: datetime, ttl: timedelta) -> None:
-        self.store.put({"pk": f"INTEL#{phone}", "sk": "INTEL", **intel, "looked_up_at": iso(now),
+    def put_phone_intel(self, phone: str, provider: str, intel: Mapping[str, Any], now: datetime,
+                        ttl: timedelta) -> None:
+        self.store.put({"pk": f"INTEL#{phone}", "sk": f"INTEL#{provider}", **intel, "looked_up_at": iso(now),
                         "expires_at": int((now + ttl).timestamp())})
 
     def count(self, scopes: tuple[str, ...], now: datetime, deltas: Mapping[str, int]) -> None:

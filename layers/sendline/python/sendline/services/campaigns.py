@@ -26,6 +26,9 @@ from sendline.services.settings import AutoPauseSettings, ValidationSettings, cu
 from sendline.services.validation import parse
 
 MAX_CREATIVES = 10
+# A queued campaign text no worker has claimed by then was lost on its way to SQS (or its
+# retry was): the dispatcher queues it again. The worker's claim makes a second copy harmless.
+REQUEUE_AFTER = timedelta(minutes=5)
 
 
 class CampaignStatus(StrEnum):

@@ -21,14 +21,19 @@ from sendline.domain.status import MessageStatus
 from sendline.errors import ConditionFailed, SendlineError
 from sendline.services import catalog
 from sendline.services.alerts import raise_alert
-from sendline.services.campaigns import CampaignStatus, change_status, is_due, message_body, send_window_of
+from sendline.services.campaigns import (
+    REQUEUE_AFTER,
+    CampaignStatus,
+    change_status,
+    is_due,
+    message_body,
+    send_window_of,
+)
 
 logger = Logger(child=True)
 
 MINUTE = 60
 CHUNK = 90  # contacts per transaction: with the cursor and counters, under DynamoDB's 100 items
-# A queued text not claimed by then was lost on its way to SQS: the dispatcher queues it again.
-REQUEUE_AFTER = timedelta(minutes=5)
 
 
 @dataclass
@@ -77,8 +82,11 @@ def _tick_one(records: Records, queue: SendQueue, campaign: dict[str, Any], now:
 
 
 def _finished(records: Records, campaign_id: str) -> bool:
+    """Every contact released, nothing waiting, and no text between a worker's claim and the
+    carrier's answer."""
     campaign = records.get_entity("CAMPAIGN", campaign_id, consistent=True) or {}
-    return bool(campaign.get("contacts_exhausted")) and not records.campaign_has_waiting(campaign_id)
+    return (bool(campaign.get("contacts_exhausted")) and not records.campaign_has_waiting(campaign_id)
+            and _backlog(records, campaign_id) == 0)
 
 
 def _drain(records: Records, campaign: dict[str, Any], now: datetime, limit: int = 2000) -> int:
@@ -270,6 +278,7 @@ def _new_message(campaign: dict[str, Any], brand: dict[str, Any], creatives: dic
         "to": phone,
         "to_masked": mask_phone(phone),
         "from_number": sticky_sender(phone, senders),
+        "price_per_segment": campaign.get("price_per_segment"),
         "body": message_body(campaign, creatives[creative_id], brand, contact),
         "created_at": iso(now),
         "attempts": 0,

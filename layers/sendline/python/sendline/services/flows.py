@@ -14,6 +14,8 @@ from sendline.domain.ids import new_id
 from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.domain.templates import template_variables
 from sendline.errors import FieldProblem, NotFound
+from sendline.services.catalog import get_template
+from sendline.services.settings import current_settings
 
 MAX_DRIPS = 20
 MAX_BODY = 1600
@@ -62,8 +64,6 @@ class FlowDraft(BaseModel):
 def _with_templates(records: Records, draft: FlowDraft) -> FlowDraft:
     """Saved templates' bodies copied in: a later edit of the template leaves the flow as it was
     created (a flow's texts change only when the flow does)."""
-    from sendline.services.catalog import get_template
-
     changes: dict[str, Any] = {}
     if draft.initial_template_id:
         changes["initial_message"] = get_template(records, draft.initial_template_id, "initial_template_id")["body"]
@@ -91,6 +91,7 @@ def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, 
         "drips": [{"delay_minutes": d.delay_minutes, "message": d.message, "template_id": d.template_id}
                   for d in draft.drips],
         "initial_template_id": draft.initial_template_id,
+        "price_per_segment": current_settings(records).prices.price_per_segment,
         "variables": template_variables(" ".join([draft.initial_message, *(d.message or "" for d in draft.drips)])),
         "created_at": iso(now),
         "updated_at": iso(now),

@@ -153,6 +153,7 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
             "to": phone.e164,
             "to_masked": mask_phone(phone.e164),
             "from_number": flow["from_number"],
+            "price_per_segment": flow.get("price_per_segment"),
             "body": render(template, variables),
             "status": MessageStatus.SCHEDULED.value,
             "due_at": iso(now + timedelta(minutes=delay)),

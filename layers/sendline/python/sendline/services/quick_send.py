@@ -18,6 +18,7 @@ from sendline.domain.status import MessageStatus
 from sendline.domain.templates import render
 from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services import catalog
+from sendline.services.settings import current_settings
 from sendline.services.validation import parse
 
 
@@ -90,6 +91,7 @@ def quick_send(records: Records, queue: SendQueue, body: object, now: datetime) 
         "to_masked": mask_phone(to),
         "from_number": sender,
         "body": text,
+        "price_per_segment": current_settings(records).prices.price_per_segment,
         "status": MessageStatus.SCHEDULED.value,
         "due_at": iso(now),
         "created_at": iso(now),

@@ -73,9 +73,9 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
     if not rules.get("enabled_for_campaigns") or lookups is None:
         return None
     phone = message["to"]
-    intel = records.get_phone_intel(phone, now)
+    provider = rules.get("provider", "activity_score")
+    intel = records.get_phone_intel(phone, provider, now)
     if intel is None:
-        provider = rules.get("provider", "activity_score")
         try:
             result = lookups(provider).lookup(phone)
         except LookupFailed as exc:
@@ -83,7 +83,7 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
             return None
         intel = {"valid": result.valid, "activity_score": result.activity_score, "line_type": result.line_type,
                  "carrier": result.carrier, "provider": result.provider}
-        records.put_phone_intel(phone, intel, now, INTEL_TTL)
+        records.put_phone_intel(phone, provider, intel, now, INTEL_TTL)
         cost = int(round(float(rules.get("cost_per_lookup") or 0) * 1_000_000))
         records.count(("ALL", f"CAMP#{campaign['campaign_id']}"), now, {"lookups": 1, "lookup_cost_micros": cost})
     reason = screen(PhoneIntel(phone=phone, valid=bool(intel.get("valid")), activity_score=intel.get("activity_score"),

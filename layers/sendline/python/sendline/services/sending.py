@@ -26,6 +26,7 @@ from sendline.domain.phones import mask_phone
 from sendline.domain.status import FINAL, MessageStatus
 from sendline.errors import ConditionFailed
 from sendline.services.delivery import apply_parked_receipts
+from sendline.services.campaigns import REQUEUE_AFTER
 from sendline.services.flows import PAUSED
 from sendline.services.send_checks import PhoneLookups, Verdict, campaign_verdict, take_send_slots, validation_skip
 
@@ -142,7 +143,8 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
             "provider_status": outcome.provider_status,
             "segments": outcome.segments,
             "price": outcome.price,
-            "cost_micros": price_to_micros(outcome.price),
+            "cost_micros": _cost_micros(outcome, message),
+            "cost_estimated": not outcome.price,
             "sent_at": iso(now),
         }, extra_ops=[records.sid_link_op(outcome.provider_sid, message["message_id"])])
         logger.info("sent", extra={"to": masked, "provider_sid": outcome.provider_sid})
@@ -164,9 +166,22 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
             "error_code": outcome.error_code or "retries_exhausted",
             "error_message": f"gave up after {attempts} attempts: {outcome.reason}", "failed_at": iso(now)})
         return SendResult.FAILED
-    records.transition(message, MessageStatus.QUEUED, now, claim_id=claim_id,
+    delay = backoff_s(attempts, outcome.retry_after_s)
+    # A campaign's text goes back among the campaign's waiting texts (due once the retry is
+    # overdue), so the campaign is not finished while it still has a text to send.
+    requeue_at = iso(now + timedelta(seconds=delay) + REQUEUE_AFTER) if message.get("campaign_id") else None
+    records.transition(message, MessageStatus.QUEUED, now, claim_id=claim_id, due_at=requeue_at,
                        fields={"last_error": outcome.reason, "claim_id": None, "claimed_at": None})
-    raise RetryLater(backoff_s(attempts, outcome.retry_after_s), outcome.reason)
+    raise RetryLater(delay, outcome.reason)
+
+
+def _cost_micros(outcome: Accepted, message: dict) -> int:
+    """The carrier's price when it gave one; Twilio gives none when it accepts a message (the
+    price comes later), so until then it is the segments at the price per segment the text
+    was created with."""
+    if outcome.price:
+        return price_to_micros(outcome.price)
+    return int(round(outcome.segments * float(message.get("price_per_segment") or 0) * 1_000_000))
 
 
 def _settle_orphaned_claim(records: Records, message: dict, now: datetime) -> SendResult:
