@@ -48,9 +48,13 @@ class Functions:
         self.sqs = boto3.client("sqs")
 
     def handler(self, name: str) -> Any:
+        return self.module(name).handler
+
+    def module(self, name: str) -> Any:
+        """The function's handler module, e.g. to give it a fixed clock."""
         if name not in self._modules:
             self._modules[name] = load_handler_copy(ROOT / "functions" / name / "handler.py",
-                                                    f"test_fn_{name}_{id(self)}")[1]
+                                                    f"test_fn_{name}_{id(self)}")[0]
         return self._modules[name]
 
     def context(self, name: str) -> LambdaContext:

@@ -368,6 +368,10 @@ def test_the_worker_holds_each_number_to_its_mps(fns):
             except Exception as exc:  # noqa: BLE001 - RetryLater is the expected answer
                 outcomes.append(type(exc).__name__)
     assert outcomes == [SendResult.SENT, "RetryLater", "RetryLater"]
+    # The campaign's own allowance for that second is not spent on the two held back.
+    second = int(NOON.timestamp())
+    slot = records.store.get(f"SLOT#CAMP#{made['campaign_id']}#{second}", "SLOT")
+    assert slot["sends"] == 1
 
 
 # -- auto-pause ------------------------------------------------------------------------------------
@@ -480,7 +484,7 @@ def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns, monkeypatch)
     from devstack.pollers import sqs_event
 
     # Both texts reach the worker within one wall-clock second.
-    monkeypatch.setitem(fns.handler("send_worker").__globals__, "utcnow", lambda: NOON)
+    monkeypatch.setattr(fns.module("send_worker"), "utcnow", lambda: NOON)
 
     records, queue = runtime.records(), runtime.send_queue()
     brand = brand_with_numbers(fns, numbers=("+12125550900",))
