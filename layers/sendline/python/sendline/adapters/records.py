@@ -511,6 +511,11 @@ class Records:
             return False
         return True
 
+    def give_back_rate_slot(self, key: str, second: int) -> None:
+        """Return a slot taken for a send that did not happen, so the second's allowance is not
+        spent on nothing."""
+        self.store.update(f"SLOT#{key}#{second}", "SLOT", add={"sends": -1})
+
     # -- phone validation results (30-day cache) ------------------------------------------------
     def get_phone_intel(self, phone: str, provider: str, now: datetime) -> dict[str, Any] | None:
         """A provider's answer for a phone, while it is fresh (each provider's kept apart:

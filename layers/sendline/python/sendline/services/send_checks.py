@@ -110,13 +110,15 @@ def take_send_slots(records: Records, message: dict[str, Any], campaign: dict[st
     """Claim this second's place for the campaign's rate and the sending number's MPS; False
     when either is spent (the text waits a second and tries again)."""
     second = int(now.timestamp())
+    campaign_key = None
     if campaign is not None:
-        cap = max(1, math.ceil(float(campaign["rate_per_second"])))
-        if not records.take_rate_slot(f"CAMP#{campaign['campaign_id']}", second, cap):
+        campaign_key = f"CAMP#{campaign['campaign_id']}"
+        if not records.take_rate_slot(campaign_key, second, max(1, math.ceil(float(campaign["rate_per_second"])))):
             return False
     number = _sending_number(records, message["from_number"])
     if number is not None:
-        cap = max(1, math.ceil(float(number["mps"])))
-        if not records.take_rate_slot(f"NUM#{number['number']}", second, cap):
+        if not records.take_rate_slot(f"NUM#{number['number']}", second, max(1, math.ceil(float(number["mps"])))):
+            if campaign_key is not None:
+                records.give_back_rate_slot(campaign_key, second)
             return False
     return True
