@@ -101,8 +101,9 @@ def launch(fns, campaign_id):
                        json_body={"start_at": "2026-12-03T00:00:00Z"}))
 
 
-def worker(fns, now, carrier_route=None):
-    """Deliver every queued text to the worker as of `now`; returns the results."""
+def worker(fns, now, carrier_route=None, step=timedelta(seconds=1)):
+    """Deliver every queued text to the worker, the first as of `now` and each next one `step`
+    later (the spacing the dispatcher's delays give them); returns the results."""
     records = runtime.records()
     results = []
     queue = fns.queues["sends"]
@@ -114,7 +115,7 @@ def worker(fns, now, carrier_route=None):
             request = SendRequest.from_body(message["Body"])
             results.append(send_message(records, runtime.twilio(), request, now))
             fns.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
-            now += timedelta(seconds=1)  # one a second: within every number's MPS
+            now += step
 
 
 def progress(fns, campaign_id):
@@ -244,10 +245,10 @@ def test_dispatch_releases_at_the_rate_with_sticky_senders_and_records_creatives
     created.count = 0
     with respx.mock() as carrier:
         route = carrier.post(MESSAGES_URL).mock(side_effect=created)
-        assert worker(fns, NOON) == [SendResult.SENT] * 3
+        assert worker(fns, NOON, step=timedelta(seconds=20)) == [SendResult.SENT] * 3
         second = dispatch_tick(records, queue, NOON + timedelta(minutes=1))
         assert second.released == {cid: 3}
-        assert worker(fns, NOON + timedelta(minutes=1)) == [SendResult.SENT] * 3
+        assert worker(fns, NOON + timedelta(minutes=1), step=timedelta(seconds=20)) == [SendResult.SENT] * 3
     sent = [parse_qs(call.request.content.decode()) for call in route.calls]
     senders = {s["To"][0]: s["From"][0] for s in sent}
     assert sorted(senders) == NEW_YORK
@@ -359,19 +360,29 @@ def test_the_worker_holds_each_number_to_its_mps(fns):
     launch(fns, made["campaign_id"])
     assert dispatch_tick(records, queue, NOON).released == {made["campaign_id"]: 3}
     got = fns.sqs.receive_message(QueueUrl=fns.queues["sends"].url, MaxNumberOfMessages=10)["Messages"]
-    outcomes = []
+    outcomes, waits = [], []
     with respx.mock() as carrier:
-        carrier.post(MESSAGES_URL).mock(side_effect=created)
-        for message in got:  # all three arrive in the same second
+        route = carrier.post(MESSAGES_URL).mock(side_effect=created)
+        for message in got:  # all three arrive at the same moment
             try:
-                outcomes.append(send_message(records, runtime.twilio(), SendRequest.from_body(message["Body"]), NOON))
+                outcomes.append(send_message(records, runtime.twilio(), SendRequest.from_body(message["Body"]), NOON,
+                                             wait=waits.append))
             except Exception as exc:  # noqa: BLE001 - RetryLater is the expected answer
                 outcomes.append(type(exc).__name__)
-    assert outcomes == [SendResult.SENT, "RetryLater", "RetryLater"]
-    # The campaign's own allowance for that second is not spent on the two held back.
-    second = int(NOON.timestamp())
-    slot = records.store.get(f"SLOT#CAMP#{made['campaign_id']}#{second}", "SLOT")
-    assert slot["sends"] == 1
+    # The first goes at once, the second waits for the number's next turn a second later, the
+    # third's turn would be two seconds away, beyond what a worker waits for: it is queued again.
+    assert outcomes == [SendResult.SENT, SendResult.SENT, "RetryLater"]
+    assert len(waits) == 1 and 0.5 < waits[0] <= 1.0
+    assert route.call_count == 2
+    noon_us = int(NOON.timestamp() * 1_000_000)
+    number = records.store.get("PACE#NUM#+12125550900", "PACE")
+    assert number["next_at"] == noon_us + 2_000_000
+    # The campaign's turn taken for the third text is given back: its next turn is the third
+    # at 5 a second, not the fourth.
+    pace = records.store.get(f"PACE#CAMP#{made['campaign_id']}", "PACE")
+    assert pace["next_at"] == noon_us + 400_000
+    texts = [records.get_message(SendRequest.from_body(m["Body"]).message_id) for m in got]
+    assert [t.get("sent_at") for t in texts] == ["2026-12-03T18:00:00.000Z", "2026-12-03T18:00:01.000Z", None]
 
 
 # -- auto-pause ------------------------------------------------------------------------------------
@@ -483,26 +494,27 @@ def test_a_file_that_is_not_a_csv_fails_the_import_with_the_reason(fns):
 def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns, monkeypatch):
     from devstack.pollers import sqs_event
 
-    # Both texts reach the worker within one wall-clock second.
+    # The three texts reach the worker at the same moment.
     monkeypatch.setattr(fns.module("send_worker"), "utcnow", lambda: NOON)
 
     records, queue = runtime.records(), runtime.send_queue()
     brand = brand_with_numbers(fns, numbers=("+12125550900",))
-    imported = imported_list(fns, contacts_csv(NEW_YORK[:2]))
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:3]))
     made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], rate_per_second=5)
     launch(fns, made["campaign_id"])
     dispatch_tick(records, queue, NOON)
     sends = fns.queues["sends"]
     got = fns.sqs.receive_message(QueueUrl=sends.url, MaxNumberOfMessages=10)["Messages"]
-    assert len(got) == 2
+    assert len(got) == 3
     with respx.mock() as carrier:
         carrier.post(MESSAGES_URL).mock(side_effect=created)
         response = fns.handler("send_worker")(sqs_event(got, sends.arn), fns.context("send_worker"))
-    # One number at 1 MPS: one goes now, the other is queued again as a new message.
+    # One number at 1 MPS: one goes now, one at its next turn a second later, and the third,
+    # whose turn is beyond what a worker waits for, is queued again as a new message.
     assert response == {"batchItemFailures": []}
     statuses = sorted(m["status"] for m in ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/messages",
                                                           headers=OPERATOR))["messages"])
-    assert statuses == ["queued", "sent"]
+    assert statuses == ["queued", "sent", "sent"]
     for message in got:
         fns.sqs.delete_message(QueueUrl=sends.url, ReceiptHandle=message["ReceiptHandle"])
     attributes = fns.sqs.get_queue_attributes(QueueUrl=sends.url, AttributeNames=["All"])["Attributes"]

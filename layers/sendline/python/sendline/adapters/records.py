@@ -125,6 +125,7 @@ class Records:
     def __init__(self, store: Store, timezone: str = "UTC"):
         self.store = store
         self.timezone = timezone
+        self._pace_hints: dict[str, int] = {}  # key -> the next free send moment last seen
 
     # -- integrator keys and rate windows ---------------------------------------------------
     def put_api_key(self, key_hash: str, key_id: str, name: str, hint: str, now: datetime) -> None:
@@ -501,20 +502,51 @@ class Records:
     def campaign_has_waiting(self, campaign_id: str) -> bool:
         return next(iter(self.store.query(f"CDUE#{campaign_id}", index=DUE, limit=1)), None) is not None
 
-    def take_rate_slot(self, key: str, second: int, cap: int) -> bool:
-        """One of `cap` sends allowed for `key` (a number, a campaign) in this wall-clock second."""
-        try:
-            self.store.update(f"SLOT#{key}#{second}", "SLOT", add={"sends": 1}, set_fields={"expires_at": second + 120},
-                              condition="attribute_not_exists(#c_sends) OR #c_sends < :cap",
-                              condition_values={":cap": cap})
-        except ConditionFailed:
-            return False
-        return True
+    def reserve_send_time(self, key: str, interval_us: int, now_us: int, horizon_us: int) -> int | None:
+        """The moment (epoch microseconds) one send for `key` (a campaign, a sending number) may
+        go: `interval_us` after the send before it and never before now, so sends are evenly
+        spaced and no one-second window holds more than the rate allows. None when the next
+        free moment is more than `horizon_us` away.
 
-    def give_back_rate_slot(self, key: str, second: int) -> None:
-        """Return a slot taken for a send that did not happen, so the second's allowance is not
-        spent on nothing."""
-        self.store.update(f"SLOT#{key}#{second}", "SLOT", add={"sends": -1})
+        One item per key holds the next free moment. When sends are waiting their turn it
+        moves on by one interval (an atomic ADD, conditional on being within the horizon);
+        when the key has been idle it restarts from now. Each attempt is one conditional
+        write; the environment remembers which state the key was in to try that one first."""
+        pk = f"PACE#{key}"
+        expires = now_us // 1_000_000 + 86_400
+
+        def queue_behind() -> int:
+            new = self.store.update(pk, "PACE", add={"next_at": interval_us}, set_fields={"expires_at": expires},
+                                    condition="#c_next_at BETWEEN :now AND :limit",
+                                    condition_values={":now": now_us, ":limit": now_us + horizon_us},
+                                    return_new=True)
+            return int(new["next_at"]) - interval_us
+
+        def start_now() -> int:
+            self.store.update(pk, "PACE", set_fields={"next_at": now_us + interval_us, "expires_at": expires},
+                              condition="attribute_not_exists(#c_next_at) OR #c_next_at < :now",
+                              condition_values={":now": now_us})
+            return now_us
+
+        busy = self._pace_hints.get(key, 0) >= now_us
+        for attempt in ((queue_behind, start_now, queue_behind) if busy else (start_now, queue_behind, start_now)):
+            try:
+                moment = attempt()
+            except ConditionFailed:
+                continue
+            self._pace_hints[key] = moment + interval_us
+            return moment
+        self._pace_hints[key] = now_us + horizon_us
+        return None
+
+    def release_send_time(self, key: str, moment_us: int, interval_us: int) -> None:
+        """Give back a reserved moment whose send did not happen, if nobody has queued behind it
+        (otherwise the moment simply stays unused)."""
+        try:
+            self.store.update(f"PACE#{key}", "PACE", add={"next_at": -interval_us},
+                              condition="#c_next_at = :after", condition_values={":after": moment_us + interval_us})
+        except ConditionFailed:
+            pass
 
     # -- phone validation results (30-day cache) ------------------------------------------------
     def get_phone_intel(self, phone: str, provider: str, now: datetime) -> dict[str, Any] | None:

@@ -1,13 +1,12 @@
 """The checks a worker makes just before a text goes to the carrier, beyond the DNC list:
 the campaign's state and send window, the recipient's phone validation, and the pace of the
-campaign and of the sending number, each second."""
+campaign and of the sending number."""
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -24,6 +23,9 @@ logger = Logger(child=True)
 
 INTEL_TTL = timedelta(days=30)
 NUMBER_CACHE_S = 30.0
+# How far ahead a worker may take a turn and wait for it: at least one turn of a 1 MPS number,
+# and short enough that a batch of ten waiting texts stays well inside the worker's timeout.
+PACING_HORIZON = timedelta(seconds=1.5)
 
 
 class PhoneLookups(Protocol):
@@ -105,20 +107,27 @@ def _sending_number(records: Records, number: str) -> dict[str, Any] | None:
     return found
 
 
-def take_send_slots(records: Records, message: dict[str, Any], campaign: dict[str, Any] | None,
-                    now: datetime) -> bool:
-    """Claim this second's place for the campaign's rate and the sending number's MPS; False
-    when either is spent (the text waits a second and tries again)."""
-    second = int(now.timestamp())
-    campaign_key = None
+def reserve_send_time(records: Records, message: dict[str, Any], campaign: dict[str, Any] | None,
+                      now: datetime) -> datetime | None:
+    """The moment this text may go: its turn at the campaign's rate and at its sending number's
+    MPS, each kept to evenly spaced sends. None when either has no turn free within the
+    horizon (the text is queued again and tries shortly)."""
+    now_us = int(now.timestamp() * 1_000_000)
+    horizon_us = int(PACING_HORIZON.total_seconds() * 1_000_000)
+    taken: list[tuple[str, int, int]] = []
+    limits = []
     if campaign is not None:
-        campaign_key = f"CAMP#{campaign['campaign_id']}"
-        if not records.take_rate_slot(campaign_key, second, max(1, math.ceil(float(campaign["rate_per_second"])))):
-            return False
+        limits.append((f"CAMP#{campaign['campaign_id']}", float(campaign["rate_per_second"])))
     number = _sending_number(records, message["from_number"])
     if number is not None:
-        if not records.take_rate_slot(f"NUM#{number['number']}", second, max(1, math.ceil(float(number["mps"])))):
-            if campaign_key is not None:
-                records.give_back_rate_slot(campaign_key, second)
-            return False
-    return True
+        limits.append((f"NUM#{number['number']}", float(number["mps"])))
+    for key, per_second in limits:
+        interval_us = max(1, int(round(1_000_000 / per_second)))
+        moment = records.reserve_send_time(key, interval_us, now_us, horizon_us)
+        if moment is None:
+            for earlier_key, earlier_moment, earlier_interval in taken:
+                records.release_send_time(earlier_key, earlier_moment, earlier_interval)
+            return None
+        taken.append((key, moment, interval_us))
+    latest = max((moment for _, moment, _ in taken), default=now_us)
+    return datetime.fromtimestamp(latest / 1_000_000, tz=UTC)

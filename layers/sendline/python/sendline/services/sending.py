@@ -9,6 +9,7 @@ at-most-once is chosen over a possible duplicate text.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from sendline.errors import ConditionFailed
 from sendline.services.delivery import apply_parked_receipts
 from sendline.services.campaigns import REQUEUE_AFTER
 from sendline.services.flows import PAUSED
-from sendline.services.send_checks import PhoneLookups, Verdict, campaign_verdict, take_send_slots, validation_skip
+from sendline.services.send_checks import PhoneLookups, Verdict, campaign_verdict, reserve_send_time, validation_skip
 
 logger = Logger(child=True)
 
@@ -80,7 +81,16 @@ def backoff_s(attempt: int, hint: int | None = None) -> int:
 
 
 def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime,
-                 lookups: Callable[[str], PhoneLookups] | None = None) -> SendResult:
+                 lookups: Callable[[str], PhoneLookups] | None = None,
+                 wait: Callable[[float], None] = time.sleep) -> SendResult:
+    """`now` is when the worker took the request; `wait` sleeps until a paced text's turn."""
+    started = time.monotonic()
+
+    def wait_until(moment: datetime) -> None:
+        remaining = (moment - now).total_seconds() - (time.monotonic() - started)
+        if remaining > 0:
+            wait(remaining)
+
     # The scheduler (or the lead API) marks a message `queued` after handing it to SQS, so a
     # worker can read `scheduled` and lose its claim to that write: read again and retry.
     for _ in range(3):
@@ -89,14 +99,14 @@ def send_message(records: Records, carrier: Carrier, request: SendRequest, now: 
             logger.warning("send request for an unknown message", extra={"message_id": request.message_id})
             return SendResult.MISSING
         try:
-            return _send(records, carrier, message, now, lookups)
+            return _send(records, carrier, message, now, lookups, wait_until)
         except ConditionFailed:
             continue
     return SendResult.ALREADY_DONE
 
 
 def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
-          lookups: Callable[[str], PhoneLookups] | None) -> SendResult:
+          lookups: Callable[[str], PhoneLookups] | None, wait_until: Callable[[datetime], None]) -> SendResult:
     status = MessageStatus(message["status"])
     if status in FINAL or status == MessageStatus.SENT:
         return SendResult.ALREADY_DONE
@@ -121,16 +131,19 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
         if reason:
             records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
             return SendResult.SKIPPED
-    if not take_send_slots(records, message, campaign, now):
-        raise RetryLater(1 + random.randint(0, 2), "the campaign's rate or the number's MPS is spent for this second",
+    send_at = reserve_send_time(records, message, campaign, now)
+    if send_at is None:
+        raise RetryLater(1 + random.randint(0, 2), "the campaign's rate or the number's MPS has no turn free yet",
                          pacing=True)
 
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1
     claimed = records.transition(message, MessageStatus.SENDING, now, fields={
         "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
+    # The turn is waited for after the claim, so the carrier call follows it as closely as it can.
+    wait_until(send_at)
     outcome = carrier.send(to=message["to"], from_=message["from_number"], body=message["body"])
-    return _record_outcome(records, claimed, claim_id, attempts, outcome, now)
+    return _record_outcome(records, claimed, claim_id, attempts, outcome, max(now, send_at))
 
 
 def _record_outcome(records: Records, message: dict, claim_id: str, attempts: int, outcome: SendOutcome,
