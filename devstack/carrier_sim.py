@@ -220,6 +220,8 @@ class SimulatorSettings(BaseModel):
     # platform records as `unknown` and never retries.
     timeout_creates_message: bool = True
     sender_mps: float | None = Field(10.0, gt=0.0)  # None: no limit
+    # Per-sender limits that override `sender_mps`, as a carrier holds each number to its own.
+    sender_mps_by_number: dict[str, float] = Field(default_factory=dict)
     reply_rate: Probability = 0.0  # share of delivered messages whose recipient replies
     reply_delay_s: tuple[float, float] = (1.0, 5.0)
     reply_bodies: tuple[str, ...] = DEFAULT_REPLY_BODIES
@@ -687,9 +689,10 @@ class CarrierSimulator:
             raise TwilioError(400, 21603)
         sender_key = from_ or service_sid or ""
 
-        if settings.sender_mps is not None:
+        sender_mps = settings.sender_mps_by_number.get(sender_key, settings.sender_mps)
+        if sender_mps is not None:
             with self._lock:
-                allowed = self._rate_limit.allow(sender_key, settings.sender_mps, time.monotonic())
+                allowed = self._rate_limit.allow(sender_key, sender_mps, time.monotonic())
                 if not allowed:
                     self._counters["totals"]["rate_limited"] += 1
             if not allowed:

@@ -667,3 +667,21 @@ def test_command_line_serves_standalone():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_each_sender_can_have_its_own_mps(start_sim):
+    # Given no general limit, but one number held to one message a second
+    sim = start_sim(sender_mps=None, sender_mps_by_number={SENDER: 1.0})
+    client = client_for(sim)
+    client.messages.create(to=RECIPIENT, from_=SENDER, body="one")
+
+    # When both that number and another send twice at once
+    with pytest.raises(TwilioRestException) as refused:
+        client.messages.create(to=RECIPIENT, from_=SENDER, body="two")
+    client.messages.create(to=RECIPIENT, from_="+14155550100", body="three")
+    client.messages.create(to=RECIPIENT, from_="+14155550100", body="four")
+
+    # Then only the limited number is refused
+    assert (refused.value.status, refused.value.code) == (429, 20429)
+    assert sim.stats()["rate_limited"] == 1
+    assert len(sim.messages()) == 3
