@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -194,8 +198,34 @@ def _cached_module_list() -> None:
         werkzeug_app.list_of_moto_modules = lambda: modules
 
 
-def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
-    """Starts moto's threaded server in this process; returns it and its URL."""
+def _cheap_sqs_receives() -> None:
+    """Makes moto's ReceiveMessage cost one pass over the queue, not one pass per message.
+
+    For every message it hands out, moto reads the queue's retention period through
+    GetQueueAttributes, which counts every visible, delayed and in-flight message; and each
+    message's visibility test converts the time through naive datetimes. A campaign keeps a
+    minute of delayed sends in the queue, so each receive cost hundreds of passes over it.
+    """
+    from moto.sqs import models as sqs_models
+
+    backend = sqs_models.SQSBackend
+    if getattr(backend.is_message_valid_based_on_retention_period, "reads_the_attribute", False):
+        return
+
+    def within_retention(self: Any, queue_name: str, message: Any) -> bool:
+        retention = float(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > time.time()
+
+    within_retention.reads_the_attribute = True  # type: ignore[attr-defined]
+    backend.is_message_valid_based_on_retention_period = within_retention
+    sqs_models.Message.visible = property(lambda self: time.time() * 1000.0 > self.visible_at)
+    sqs_models.Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)
+
+
+def start_moto(host: str = "127.0.0.1", port: int = 0,
+               wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None) -> tuple[Any, str]:
+    """Starts moto's threaded server in this process; returns it and its URL. `wrap` adds
+    WSGI middleware in front of moto."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -209,11 +239,14 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     _item_level_transactions()
     _partition_queries()
     _cached_module_list()
+    _cheap_sqs_receives()
 
     class Server(ThreadedMotoServer):
         # ThreadedMotoServer's own entry point, with the app wrapped.
         def _server_entry(self) -> None:
-            app = _SerializedDynamoDb(DomainDispatcherApplication(create_backend_app))
+            app: Callable[..., Any] = _SerializedDynamoDb(DomainDispatcherApplication(create_backend_app))
+            if wrap is not None:
+                app = wrap(app)
             self._server = make_server(
                 self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
             )
@@ -225,6 +258,85 @@ def start_moto(host: str = "127.0.0.1", port: int = 0) -> tuple[Any, str]:
     bound_host, bound_port = server.get_host_and_port()
     url_host = "127.0.0.1" if bound_host in ("", "0.0.0.0", "::") else bound_host
     return server, f"http://{url_host}:{bound_port}"
+
+
+
+QUEUED_PATH = "/_devstack/queued/"
+
+
+class _QueuedMessagesRoute:
+    """WSGI middleware answering `GET /_devstack/queued/<queue name>` with every message on the
+    queue, in flight or not (what the state snapshot keeps), read from moto's backend: the SQS
+    API cannot read a queue without receiving from it."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(QUEUED_PATH):
+            return self.app(environ, start_response)
+        from .state import queued_messages
+
+        body = json.dumps(queued_messages(path[len(QUEUED_PATH):])).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _serve_moto_in_child(host: str, port: int, ready: Any, parent_pid: int) -> None:
+    """The moto process: serves until its parent stops it, or dies with the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us last
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="moto-parent-watch", daemon=True).start()
+    try:
+        _, url = start_moto(host, port, wrap=_QueuedMessagesRoute)
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        ready.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    ready.send(("ready", url))
+    threading.Event().wait()
+
+
+class MotoProcess:
+    """moto's server in a process of its own.
+
+    The functions, the pollers and the API emulator share one interpreter; moto in the same
+    one took most of its time (every AWS call is parsed and answered in Python on both ends).
+    In its own process the AWS side has the second core to itself."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 60) -> None:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(target=_serve_moto_in_child, args=(host, port, theirs, os.getpid()),
+                                        name="moto", daemon=True)
+        self._process.start()
+        if not ours.poll(start_timeout_s):
+            self.stop()
+            raise RuntimeError(f"moto did not start within {start_timeout_s:g} s")
+        kind, value = ours.recv()
+        if kind != "ready":
+            self.stop()
+            raise RuntimeError(f"moto did not start: {value}")
+        self.url: str = value
+
+    def queued_messages(self, queue_name: str) -> list[dict[str, Any]]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}{QUEUED_PATH}{queue_name}", timeout=60) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -150,7 +150,8 @@ class LocalStack:
         self.secrets = load_or_create_secrets(self.state_dir)
         options = self.options
 
-        self._moto, self.moto_url = resources.start_moto(options.host, options.moto_port)
+        self._moto = resources.MotoProcess(options.host, options.moto_port)
+        self.moto_url = self._moto.url
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(resources.aws_environment(self.moto_url))
         _bypass_proxies_for_local_hosts()
@@ -287,7 +288,8 @@ class LocalStack:
 
     def save_snapshot(self) -> None:
         dynamodb = resources.aws_client("dynamodb", self.moto_url)
-        snapshot = take_snapshot(dynamodb, spec.TABLE.name, self._queue_urls())
+        snapshot = take_snapshot(dynamodb, spec.TABLE.name, self._queue_urls(),
+                                 read_queue=self._moto.queued_messages)
         StateStore(self.state_dir).save(snapshot)
         ObjectMirror(self.state_dir).save(resources.aws_client("s3", self.moto_url), resources.bucket_name())
         log.info(
