@@ -113,7 +113,8 @@ def worker(fns, now, carrier_route=None, step=timedelta(seconds=1)):
             return results
         for message in got:
             request = SendRequest.from_body(message["Body"])
-            results.append(send_message(records, runtime.twilio(), request, now))
+            results.append(send_message(records, runtime.twilio(), request, now, wait=lambda s: None,
+                                        monotonic=lambda: 0.0))
             fns.sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
             now += step
 
@@ -366,23 +367,27 @@ def test_the_worker_holds_each_number_to_its_mps(fns):
         for message in got:  # all three arrive at the same moment
             try:
                 outcomes.append(send_message(records, runtime.twilio(), SendRequest.from_body(message["Body"]), NOON,
-                                             wait=waits.append))
+                                             wait=waits.append, monotonic=lambda: 0.0))
             except Exception as exc:  # noqa: BLE001 - RetryLater is the expected answer
                 outcomes.append(type(exc).__name__)
-    # The first goes at once, the second waits for the number's next turn a second later, the
-    # third's turn would be two seconds away, beyond what a worker waits for: it is queued again.
-    assert outcomes == [SendResult.SENT, SendResult.SENT, "RetryLater"]
-    assert len(waits) == 1 and 0.5 < waits[0] <= 1.0
-    assert route.call_count == 2
+    # The first goes at once. The number's next turn is a second away while the campaign's is
+    # free: the other two give the campaign's turn way (to other numbers' texts) and are queued again.
+    assert outcomes == [SendResult.SENT, "RetryLater", "RetryLater"]
+    assert waits == []
     noon_us = int(NOON.timestamp() * 1_000_000)
-    number = records.store.get("PACE#NUM#+12125550900", "PACE")
-    assert number["next_at"] == noon_us + 2_000_000
-    # The campaign's turn taken for the third text is given back: its next turn is the third
-    # at 5 a second, not the fourth.
-    pace = records.store.get(f"PACE#CAMP#{made['campaign_id']}", "PACE")
-    assert pace["next_at"] == noon_us + 400_000
+    # Turns are 2% wider than the rates: 1.02 s for the number, 204 ms for the campaign.
+    assert records.store.get("PACE#NUM#+12125550900", "PACE")["next_at"] == noon_us + 1_020_000
+    assert records.store.get(f"PACE#CAMP#{made['campaign_id']}", "PACE")["next_at"] == noon_us + 204_000
+    # Back from the queue a second later, the second text waits the last 20 ms for the number's turn.
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(side_effect=created)
+        again = send_message(records, runtime.twilio(), SendRequest.from_body(got[1]["Body"]),
+                             NOON + timedelta(seconds=1), wait=waits.append, monotonic=lambda: 0.0)
+    assert again == SendResult.SENT and waits == [0.02]
+    assert route.call_count == 1
     texts = [records.get_message(SendRequest.from_body(m["Body"]).message_id) for m in got]
-    assert [t.get("sent_at") for t in texts] == ["2026-12-03T18:00:00.000Z", "2026-12-03T18:00:01.000Z", None]
+    assert [t.get("sent_at") for t in texts] == ["2026-12-03T18:00:00.000Z", "2026-12-03T18:00:01.020Z", None]
+    assert records.store.get("PACE#NUM#+12125550900", "PACE")["next_at"] == noon_us + 2_040_000
 
 
 # -- auto-pause ------------------------------------------------------------------------------------
@@ -509,16 +514,16 @@ def test_a_text_held_back_by_pacing_is_queued_again_not_failed(fns, monkeypatch)
     with respx.mock() as carrier:
         carrier.post(MESSAGES_URL).mock(side_effect=created)
         response = fns.handler("send_worker")(sqs_event(got, sends.arn), fns.context("send_worker"))
-    # One number at 1 MPS: one goes now, one at its next turn a second later, and the third,
-    # whose turn is beyond what a worker waits for, is queued again as a new message.
+    # One number at 1 MPS: one goes now; the other two, whose number is busy while the
+    # campaign's turn is free, are queued again as new messages.
     assert response == {"batchItemFailures": []}
     statuses = sorted(m["status"] for m in ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/messages",
                                                           headers=OPERATOR))["messages"])
-    assert statuses == ["queued", "sent", "sent"]
+    assert statuses == ["queued", "queued", "sent"]
     for message in got:
         fns.sqs.delete_message(QueueUrl=sends.url, ReceiptHandle=message["ReceiptHandle"])
     attributes = fns.sqs.get_queue_attributes(QueueUrl=sends.url, AttributeNames=["All"])["Attributes"]
-    assert int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"]) == 1
+    assert int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesDelayed"]) == 2
 
 
 def test_flows_and_quick_sends_reuse_saved_templates(fns):

@@ -19,7 +19,7 @@ Items (pk / sk), and the access patterns they serve, are listed in docs/data-mod
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -502,51 +502,61 @@ class Records:
     def campaign_has_waiting(self, campaign_id: str) -> bool:
         return next(iter(self.store.query(f"CDUE#{campaign_id}", index=DUE, limit=1)), None) is not None
 
-    def reserve_send_time(self, key: str, interval_us: int, now_us: int, horizon_us: int) -> int | None:
-        """The moment (epoch microseconds) one send for `key` (a campaign, a sending number) may
-        go: `interval_us` after the send before it and never before now, so sends are evenly
-        spaced and no one-second window holds more than the rate allows. None when the next
-        free moment is more than `horizon_us` away.
+    def reserve_send_time(self, limits: Sequence[tuple[str, int]], now_us: int, horizon_us: int,
+                          give_way: bool = False) -> int | None:
+        """One moment (epoch microseconds) at which a send may go under every limit at once:
+        `limits` pairs a key (a campaign, a sending number) with the spacing its rate asks for.
+        The moment is the latest of now and each key's next free moment; every key's next free
+        moment then moves to the moment plus its spacing, so each key's sends are at least its
+        spacing apart and no one-second window holds more than its rate. None when the moment
+        would be more than `horizon_us` away, or, with `give_way`, when another key would make
+        the first key's turn wait more than the first key's spacing (a busy number does not hold
+        its campaign's turn: its text waits in the queue while other numbers' texts go).
 
-        One item per key holds the next free moment. When sends are waiting their turn it
-        moves on by one interval (an atomic ADD, conditional on being within the horizon);
-        when the key has been idle it restarts from now. Each attempt is one conditional
-        write; the environment remembers which state the key was in to try that one first."""
-        pk = f"PACE#{key}"
+        One item per key holds its next free moment. The keys move together in one conditional
+        write (a transaction when there are two), so a send never takes a turn from one key and
+        goes at another's. The environment remembers the moments it last saw; when another
+        sender moved on meanwhile the write fails, the items are read and the moment recomputed."""
         expires = now_us // 1_000_000 + 86_400
-
-        def queue_behind() -> int:
-            new = self.store.update(pk, "PACE", add={"next_at": interval_us}, set_fields={"expires_at": expires},
-                                    condition="#c_next_at BETWEEN :now AND :limit",
-                                    condition_values={":now": now_us, ":limit": now_us + horizon_us},
-                                    return_new=True)
-            return int(new["next_at"]) - interval_us
-
-        def start_now() -> int:
-            self.store.update(pk, "PACE", set_fields={"next_at": now_us + interval_us, "expires_at": expires},
-                              condition="attribute_not_exists(#c_next_at) OR #c_next_at < :now",
-                              condition_values={":now": now_us})
-            return now_us
-
-        busy = self._pace_hints.get(key, 0) >= now_us
-        for attempt in ((queue_behind, start_now, queue_behind) if busy else (start_now, queue_behind, start_now)):
+        known = {key: self._pace_hints.get(key, 0) for key, _ in limits}
+        for _ in range(5):
+            moment = max(now_us, *known.values())
+            if moment - now_us > horizon_us:
+                return None
+            first_key, first_interval = limits[0]
+            if give_way and moment > max(now_us, known[first_key]) + first_interval:
+                return None
+            ops = [self.store.update_op(f"PACE#{key}", "PACE",
+                                        set_fields={"next_at": moment + interval, "expires_at": expires},
+                                        condition="attribute_not_exists(#c_next_at) OR #c_next_at <= :moment",
+                                        condition_values={":moment": moment})
+                   for key, interval in limits]
             try:
-                moment = attempt()
+                if len(ops) == 1:
+                    self.store.update_one(ops[0])
+                else:
+                    self.store.transact(ops)
             except ConditionFailed:
+                for key, _ in limits:
+                    item = self.store.get(f"PACE#{key}", "PACE")
+                    known[key] = int(item["next_at"]) if item else 0
+                    self._pace_hints[key] = known[key]
                 continue
-            self._pace_hints[key] = moment + interval_us
+            for key, interval in limits:
+                self._pace_hints[key] = moment + interval
             return moment
-        self._pace_hints[key] = now_us + horizon_us
         return None
 
-    def release_send_time(self, key: str, moment_us: int, interval_us: int) -> None:
-        """Give back a reserved moment whose send did not happen, if nobody has queued behind it
-        (otherwise the moment simply stays unused)."""
-        try:
-            self.store.update(f"PACE#{key}", "PACE", add={"next_at": -interval_us},
-                              condition="#c_next_at = :after", condition_values={":after": moment_us + interval_us})
-        except ConditionFailed:
-            pass
+    def release_send_time(self, limits: Sequence[tuple[str, int]], moment_us: int) -> None:
+        """Give back a reserved moment whose send did not happen, for each key nobody has
+        queued behind since (otherwise the moment simply stays unused)."""
+        for key, interval in limits:
+            try:
+                self.store.update(f"PACE#{key}", "PACE", set_fields={"next_at": moment_us},
+                                  condition="#c_next_at = :after", condition_values={":after": moment_us + interval})
+            except ConditionFailed:
+                continue
+            self._pace_hints[key] = moment_us
 
     # -- phone validation results (30-day cache) ------------------------------------------------
     def get_phone_intel(self, phone: str, provider: str, now: datetime) -> dict[str, Any] | None:

@@ -29,7 +29,14 @@ from sendline.errors import ConditionFailed
 from sendline.services.delivery import apply_parked_receipts
 from sendline.services.campaigns import REQUEUE_AFTER
 from sendline.services.flows import PAUSED
-from sendline.services.send_checks import PhoneLookups, Verdict, campaign_verdict, reserve_send_time, validation_skip
+from sendline.services.send_checks import (
+    PhoneLookups,
+    Verdict,
+    campaign_verdict,
+    pacing_limits,
+    reserve_send_time,
+    validation_skip,
+)
 
 logger = Logger(child=True)
 
@@ -82,12 +89,17 @@ def backoff_s(attempt: int, hint: int | None = None) -> int:
 
 def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime,
                  lookups: Callable[[str], PhoneLookups] | None = None,
-                 wait: Callable[[float], None] = time.sleep) -> SendResult:
-    """`now` is when the worker took the request; `wait` sleeps until a paced text's turn."""
-    started = time.monotonic()
+                 wait: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> SendResult:
+    """`now` is when the worker took the request; `wait` sleeps until a paced text's turn and
+    `monotonic` tells how long the worker has been at it since."""
+    started = monotonic()
+
+    def current() -> datetime:
+        return now + timedelta(seconds=monotonic() - started)
 
     def wait_until(moment: datetime) -> None:
-        remaining = (moment - now).total_seconds() - (time.monotonic() - started)
+        remaining = (moment - current()).total_seconds()
         if remaining > 0:
             wait(remaining)
 
@@ -99,14 +111,15 @@ def send_message(records: Records, carrier: Carrier, request: SendRequest, now: 
             logger.warning("send request for an unknown message", extra={"message_id": request.message_id})
             return SendResult.MISSING
         try:
-            return _send(records, carrier, message, now, lookups, wait_until)
+            return _send(records, carrier, message, now, lookups, current, wait_until)
         except ConditionFailed:
             continue
     return SendResult.ALREADY_DONE
 
 
 def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
-          lookups: Callable[[str], PhoneLookups] | None, wait_until: Callable[[datetime], None]) -> SendResult:
+          lookups: Callable[[str], PhoneLookups] | None, current: Callable[[], datetime],
+          wait_until: Callable[[datetime], None]) -> SendResult:
     status = MessageStatus(message["status"])
     if status in FINAL or status == MessageStatus.SENT:
         return SendResult.ALREADY_DONE
@@ -131,15 +144,22 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
         if reason:
             records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
             return SendResult.SKIPPED
-    send_at = reserve_send_time(records, message, campaign, now)
+    limits = pacing_limits(records, message, campaign)
+    # The turn is taken as of this moment, not when the worker took the request: the checks
+    # above took time, and a turn already past would send at once, closer to the next one.
+    send_at = reserve_send_time(records, limits, current())
     if send_at is None:
         raise RetryLater(1 + random.randint(0, 2), "the campaign's rate or the number's MPS has no turn free yet",
                          pacing=True)
 
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1
-    claimed = records.transition(message, MessageStatus.SENDING, now, fields={
-        "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
+    try:
+        claimed = records.transition(message, MessageStatus.SENDING, now, fields={
+            "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
+    except ConditionFailed:
+        records.release_send_time(limits, int(send_at.timestamp() * 1_000_000))
+        raise
     # The turn is waited for after the claim, so the carrier call follows it as closely as it can.
     wait_until(send_at)
     outcome = carrier.send(to=message["to"], from_=message["from_number"], body=message["body"])
