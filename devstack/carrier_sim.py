@@ -66,6 +66,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from xml.etree import ElementTree
 
 import httpx
 import phonenumbers
@@ -650,6 +651,8 @@ class CarrierSimulator:
                     "posted": self._counters["totals"]["replies_posted"],
                     "dropped": self._counters["totals"]["replies_dropped"],
                     "by_body": dict(self._counters["reply_bodies"]),
+                    "twiml_sent": self._counters["totals"]["twiml_replies"],
+                    "twiml_refused": self._counters["totals"]["twiml_replies_refused"],
                 },
                 "opted_out": len(self._opted_out),
                 "lookups": {
@@ -1007,7 +1010,7 @@ class CarrierSimulator:
                 message.callbacks.append(record)
             params = _status_params(message, step)
         if message.status_callback:
-            status_code = self._post_signed(
+            status_code, _ = self._post_signed(
                 message.status_callback, params, record["idempotency_token"]
             )
             delivered = status_code is not None and 200 <= status_code < 300
@@ -1130,8 +1133,10 @@ class CarrierSimulator:
                 )
             record = inbound.callbacks[-1]
             params = _inbound_params(inbound, settings)
-        status_code = self._post_signed(url, params, record["idempotency_token"])
+        status_code, answer = self._post_signed(url, params, record["idempotency_token"])
         delivered = status_code is not None and 200 <= status_code < 300
+        if delivered:
+            self._send_twiml_replies(inbound, answer)
         retry = not delivered and attempt <= settings.callback_retries
         with self._lock:
             record.update(attempts=attempt, http_status=status_code, delivered=delivered)
@@ -1146,10 +1151,24 @@ class CarrierSimulator:
                 lambda: self._post_inbound(inbound, attempt + 1, generation),
             )
 
-    def _post_signed(self, url: str, params: dict[str, str], idempotency_token: str) -> int | None:
-        """POST a form the way Twilio does; the HTTP status, or None if nothing came back."""
+    def _send_twiml_replies(self, inbound: _Message, answer: str) -> None:
+        """Each `<Message>` in the webhook's TwiML answer is sent back to the handset from the
+        number it texted, as Twilio does, through the same checks as an API send (a number
+        that opted out of that sender gets nothing: 21610)."""
+        for body in twiml_messages(answer):
+            try:
+                self.create_message(inbound.account_sid, {"To": inbound.sender, "From": inbound.to, "Body": body})
+            except TwilioError as exc:
+                logger.info("carrier simulator: TwiML reply refused: %s", exc.code)
+                self._counters_add("twiml_replies_refused")
+            else:
+                self._counters_add("twiml_replies")
+
+    def _post_signed(self, url: str, params: dict[str, str], idempotency_token: str) -> tuple[int | None, str]:
+        """POST a form the way Twilio does; the HTTP status (None if nothing came back) and the
+        answer's text."""
         if self._http is None:
-            return None
+            return None, ""
         headers = {
             "X-Twilio-Signature": twilio_signature(self._settings.auth_token, url, params),
             "I-Twilio-Idempotency-Token": idempotency_token,
@@ -1160,8 +1179,25 @@ class CarrierSimulator:
             response = self._http.post(url, data=params, headers=headers)
         except httpx.HTTPError as exc:
             logger.info("carrier simulator: webhook POST failed: %s", type(exc).__name__)
-            return None
-        return response.status_code
+            return None, ""
+        return response.status_code, response.text
+
+
+def twiml_messages(answer: str) -> list[str]:
+    """The bodies of the `<Message>` verbs in a TwiML `<Response>` (none if it is not TwiML)."""
+    try:
+        root = ElementTree.fromstring(answer)
+    except ElementTree.ParseError:
+        return []
+    if root.tag != "Response":
+        return []
+    bodies = []
+    for verb in root.iter("Message"):
+        body = verb.find("Body")
+        text = (body.text if body is not None else verb.text) or ""
+        if text.strip():
+            bodies.append(text.strip())
+    return bodies
 
 
 def _plan(

@@ -40,6 +40,7 @@ class Receiver:
 
     def __init__(self, status: int = 200):
         self.status = status
+        self.answer = b"<Response/>"
         self.requests: list[dict[str, Any]] = []
         self._cond = threading.Condition()
         receiver = self
@@ -63,9 +64,9 @@ class Receiver:
                     receiver._cond.notify_all()
                 self.send_response(receiver.status)
                 self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", "11")
+                self.send_header("Content-Length", str(len(receiver.answer)))
                 self.end_headers()
-                self.wfile.write(b"<Response/>")
+                self.wfile.write(receiver.answer)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -685,3 +686,32 @@ def test_each_sender_can_have_its_own_mps(start_sim):
     assert (refused.value.status, refused.value.code) == (429, 20429)
     assert sim.stats()["rate_limited"] == 1
     assert len(sim.messages()) == 3
+
+
+def test_a_twiml_reply_to_an_inbound_text_is_sent_back_from_the_number_texted(start_sim, receiver):
+    # Given a webhook that answers an inbound text with a TwiML message
+    sim = start_sim(inbound_webhook_url=f"{receiver.url}/inbound")
+    receiver.answer = (b'<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acme: open 9-5 &amp; '
+                       b"Sat.</Message></Response>")
+
+    # When a handset texts the sender
+    sim.inject_inbound(RECIPIENT, SENDER, "hours?")
+    receiver.wait_for("/inbound", 1)
+    assert sim.wait_until_idle()
+
+    # Then the reply goes from the number texted to the handset, as an API send would
+    replies = [m for m in sim.messages() if m["direction"] == "outbound-api"]
+    assert [(m["from"], m["to"], m["body"]) for m in replies] == [(SENDER, RECIPIENT, "Acme: open 9-5 & Sat.")]
+    assert sim.stats()["replies"]["twiml_sent"] == 1
+
+
+def test_a_twiml_reply_to_a_stop_is_refused_as_twilio_refuses_it(start_sim, receiver):
+    sim = start_sim(inbound_webhook_url=f"{receiver.url}/inbound")
+    receiver.answer = b"<Response><Message>You are unsubscribed.</Message></Response>"
+
+    sim.inject_inbound(RECIPIENT, SENDER, "STOP")
+    receiver.wait_for("/inbound", 1)
+    assert sim.wait_until_idle()
+
+    assert [m for m in sim.messages() if m["direction"] == "outbound-api"] == []
+    assert (sim.stats()["replies"]["twiml_sent"], sim.stats()["replies"]["twiml_refused"]) == (0, 1)
