@@ -27,6 +27,7 @@ class Call:
     service: str
     operation: str
     transact_items: int = 0
+    batch_items: int = 0  # items a BatchWriteItem writes or a BatchGetItem asks for
     wru_table: float = 0.0
     wru_index: dict[str, float] = field(default_factory=dict)
     rru: float = 0.0
@@ -93,6 +94,12 @@ class Meter:
             for entry in params["TransactItems"]:
                 ((kind, op),) = entry.items()
                 keys.append((self._key_of(op["Item"] if kind == "Put" else op["Key"]), True))
+        elif operation == "BatchWriteItem":
+            # Each put or delete is billed as a standard write of its own item.
+            for requests in params["RequestItems"].values():
+                for request in requests:
+                    ((kind, op),) = request.items()
+                    keys.append((self._key_of(op["Item"] if kind == "PutRequest" else op["Key"]), False))
         return [_Write(key, transactional, self._lookup(*key)) for key, transactional in keys]
 
     def _dynamodb_units(self, call: Call, params: Mapping[str, Any], parsed: Mapping[str, Any],
@@ -100,6 +107,10 @@ class Meter:
         operation = call.operation
         if operation == "TransactWriteItems":
             call.transact_items = len(params.get("TransactItems", []))
+        elif operation == "BatchWriteItem":
+            call.batch_items = sum(len(requests) for requests in params.get("RequestItems", {}).values())
+        elif operation == "BatchGetItem":
+            call.batch_items = sum(len(r.get("Keys", [])) for r in params.get("RequestItems", {}).values())
         if writes:
             for write in writes:
                 after = self._lookup(*write.key) if self._lookup else None
@@ -112,6 +123,8 @@ class Meter:
                     call.wru_index[index] = call.wru_index.get(index, 0) + units
         elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
             call.wru_table += 1
+        elif operation == "BatchWriteItem":
+            call.wru_table += call.batch_items
         elif operation == "TransactWriteItems":
             call.wru_table += 2 * call.transact_items
         if operation == "GetItem":

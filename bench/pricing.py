@@ -22,6 +22,9 @@ USD_PER_MILLION = {
     "lambda_request": 0.20,
     # API Gateway HTTP API, first 300 million requests a month (per 512 KB).
     "http_api_request": 1.00,
+    # S3 Standard: PUT, COPY, POST and LIST requests; GET, SELECT and all other requests.
+    "s3_put_request": 5.00,
+    "s3_get_request": 0.40,
 }
 # Lambda compute, Arm (infra/stack.py deploys ARM_64), per GB-second.
 LAMBDA_ARM_USD_PER_GB_S = 0.0000133334
@@ -31,7 +34,8 @@ def cost_per_thousand(per_message: Mapping[str, float]) -> dict[str, float]:
     """Dollars per 1,000 messages, by line item, from units per message.
 
     `per_message` keys: wru (table + index write request units), rru, sqs_requests,
-    lambda_requests, http_api_requests.
+    lambda_requests, http_api_requests; and, only where S3 is used, s3_put_requests and
+    s3_get_requests (one "S3 requests" line).
     """
     lines = {
         "DynamoDB writes": per_message.get("wru", 0.0) * USD_PER_MILLION["dynamodb_write_request_unit"],
@@ -40,6 +44,9 @@ def cost_per_thousand(per_message: Mapping[str, float]) -> dict[str, float]:
         "Lambda requests": per_message.get("lambda_requests", 0.0) * USD_PER_MILLION["lambda_request"],
         "API Gateway requests": per_message.get("http_api_requests", 0.0) * USD_PER_MILLION["http_api_request"],
     }
+    if "s3_put_requests" in per_message or "s3_get_requests" in per_message:
+        lines["S3 requests"] = (per_message.get("s3_put_requests", 0.0) * USD_PER_MILLION["s3_put_request"]
+                                + per_message.get("s3_get_requests", 0.0) * USD_PER_MILLION["s3_get_request"])
     # units per message x 1,000 messages x price per 1e6 units
     lines = {name: value * 1000 / 1_000_000 for name, value in lines.items()}
     lines["total"] = sum(lines.values())

@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> StackOptions:
         default=defaults.snapshot_seconds,
         help="save DynamoDB items and queued messages this often, and on shutdown",
     )
+    parser.add_argument(
+        "--quiet-hours",
+        type=Path,
+        default=None,
+        help="a quiet-hours rules table to use instead of the shipped one (the tests and benchmarks "
+        "pass devstack/quiet_hours_any_time.json so that they send at any hour)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing when started")
     args = parser.parse_args(argv)
     if args.tick_seconds <= 0 or args.snapshot_seconds <= 0:
@@ -43,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> StackOptions:
         api_port=args.api_port,
         carrier_port=args.carrier_port,
         moto_port=args.moto_port,
+        quiet_hours=args.quiet_hours,
         state_dir=args.state_dir,
         tick_seconds=args.tick_seconds,
         sim_seed=args.sim_seed,

@@ -60,6 +60,7 @@ class StackOptions:
     sim_seed: int = 42
     quiet: bool = False
     snapshot_seconds: float = 30
+    quiet_hours: Path | None = None  # a rules table replacing the shipped one (tests, benchmarks)
 
     @property
     def log_file(self) -> Path:
@@ -203,6 +204,9 @@ class LocalStack:
                 operator_token_sha256=self.secrets.operator_token_sha256,
             )
         )
+        if options.quiet_hours is not None:
+            os.environ["QUIET_HOURS_FILE"] = str(options.quiet_hours.resolve())
+            log.warning("quiet hours from %s, not the shipped rules", options.quiet_hours)
         from sendline.services.api_keys import register_api_key
 
         register_api_key(self.secrets.api_key, DEMO_API_KEY_NAME)

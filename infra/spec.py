@@ -143,6 +143,12 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("POST", "/v1/dnc", "api_key_or_operator"),
             Route("GET", "/v1/dnc/{phone}", "api_key_or_operator"),
             Route("DELETE", "/v1/dnc/{phone}", "operator"),
+            Route("GET", "/v1/dnc", "operator"),
+            Route("POST", "/v1/dnc/imports", "operator"),
+            Route("GET", "/v1/dnc/export.csv", "operator"),
+            Route("GET", "/v1/inbound", "operator"),
+            Route("GET", "/v1/inbound/by-number", "operator"),
+            Route("GET", "/v1/consent/{phone}", "operator"),
         ),
         publishes_to=("sends",),
     ),
@@ -226,6 +232,8 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("POST", "/webhooks/twilio/status", "twilio_signature"),
             Route("POST", "/webhooks/twilio/inbound", "twilio_signature"),
         ),
+        # A brand's keyword can forward the sender as a lead, whose first text is queued.
+        publishes_to=("sends",),
         needs_provider=True,
     ),
     Function(

@@ -8,7 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.services.delivery import apply_delivery_status
-from sendline.services.inbound import EMPTY_TWIML, handle_inbound
+from sendline.services.inbound import handle_inbound
+from sendline.services.settings import current_settings
 
 config.validate_at_cold_start(config.store_settings, config.twilio_settings)
 logger = Logger()
@@ -28,10 +29,14 @@ def status_callback():
 @app.post("/webhooks/twilio/inbound")
 def inbound_text():
     params = http.twilio_form(app)
-    record = handle_inbound(runtime.records(), params, utcnow())
+    records = runtime.records()
+    settings = current_settings(records).inbound
+    result = handle_inbound(records, params, utcnow(),
+                            carrier_handles_keywords=settings.carrier_handles_standard_keywords)
     metrics.add_metric(name="InboundText", unit=MetricUnit.Count, value=1)
-    logger.info("inbound", extra={"keyword": record["keyword"], "action": record["action"]})
-    return Response(status_code=200, content_type="text/xml", body=EMPTY_TWIML)
+    logger.info("inbound", extra={"keyword": result.record["keyword"], "action": result.record["action"],
+                                  "replied": bool(result.reply)})
+    return Response(status_code=200, content_type="text/xml", body=result.twiml())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

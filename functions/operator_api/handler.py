@@ -1,17 +1,20 @@
 """Operator API: lead flows, leads and the DNC list (Bearer operator token)."""
 
+import base64
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
 
 from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
-from sendline.errors import ValidationFailed
-from sendline.services import flows
+from sendline.errors import FieldProblem, PayloadTooLarge, ValidationFailed
+from sendline.services import flows, inbound
+from sendline.services.consent import consent_csv, consent_record
 from sendline.services.api_keys import issue_api_key, list_api_keys
-from sendline.services.dnc import add_to_dnc, check_dnc, remove_from_dnc
+from sendline.services.dnc import add_to_dnc, check_dnc, export_csv, import_dnc, remove_from_dnc, search_dnc
 from sendline.services.leads import lead_view
 from sendline.services.validation import problems_from
 
@@ -20,6 +23,8 @@ logger = Logger()
 tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_worker calls the carrier
 metrics = Metrics()
 app = http.make_resolver()
+
+MAX_INLINE_CSV = 5 * 1024 * 1024  # as a contact import's body (campaign_api)
 
 
 @app.post("/v1/flows")
@@ -102,6 +107,68 @@ def dnc_check(phone: str):
 def dnc_remove(phone: str):
     http.require_operator(app)
     return http.json_response(200, remove_from_dnc(runtime.records(), unquote(phone)))
+
+
+@app.get("/v1/dnc")
+def dnc_search():
+    http.require_operator(app)
+    limit = http.int_param(app, "limit", default=50, low=1, high=200)
+    query = app.current_event.query_string_parameters or {}
+    return http.json_response(200, search_dnc(runtime.records(), query, limit))
+
+
+@app.post("/v1/dnc/imports")
+def dnc_import():
+    http.require_operator(app)
+    return http.json_response(200, import_dnc(runtime.records(), _csv_body(), utcnow()))
+
+
+@app.get("/v1/dnc/export.csv")
+def dnc_export():
+    http.require_operator(app)
+    filename = f"dnc-{utcnow():%Y-%m-%d}.csv"
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=export_csv(runtime.records()),
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _csv_body() -> bytes | None:
+    """The CSV file the request carries as its body (text/csv), or None when it has none."""
+    event = app.current_event
+    if not event.body:
+        return None
+    raw = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("utf-8")
+    if len(raw) > MAX_INLINE_CSV:
+        raise PayloadTooLarge(FieldProblem("body", "larger than 5 MB: split the file"))
+    return raw
+
+
+# -- inbound texts and consent --------------------------------------------------------------------
+@app.get("/v1/inbound")
+def inbound_list():
+    http.require_operator(app)
+    query = app.current_event.query_string_parameters or {}
+    wanted = inbound.parse_filter(query, utcnow())
+    limit = http.int_param(app, "limit", default=50, low=1, high=200)
+    show = (query.get("show_phones") or "").lower() in ("1", "true", "yes")
+    return http.json_response(200, inbound.list_inbound(runtime.records(), wanted, limit=limit,
+                                                        cursor=query.get("cursor"), show_phones=show))
+
+
+@app.get("/v1/inbound/by-number")
+def inbound_counts():
+    http.require_operator(app)
+    wanted = inbound.parse_filter(app.current_event.query_string_parameters or {}, utcnow())
+    return http.json_response(200, inbound.inbound_by_number(runtime.records(), wanted))
+
+
+@app.get("/v1/consent/<phone>")
+def consent(phone: str):
+    http.require_operator(app)
+    record = consent_record(runtime.records(), unquote(phone))
+    if (app.current_event.get_query_string_value("format") or "").lower() == "csv":
+        return Response(status_code=200, content_type="text/csv; charset=utf-8", body=consent_csv(record),
+                        headers={"Content-Disposition": f'attachment; filename="consent-{record["phone"][1:]}.csv"'})
+    return http.json_response(200, record)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -150,3 +150,47 @@ def test_bad_input_over_http_is_a_4xx_naming_the_field(api, stack, bad, field):
     response = api.post("/v1/leads", headers=integrator(stack), json=bad)
     assert 400 <= response.status_code < 500
     assert response.json()["errors"][0]["field"] == field
+
+
+def text_from_handset(stack, phone, to, body):
+    response = httpx.post(f"{stack['carrier_url']}/_sim/inbound", json={"from": phone, "to": to, "body": body})
+    assert response.status_code == 202, response.text
+    return response.json()["sid"]
+
+
+def inbound_record(api, stack, sid):
+    listing = api.get("/v1/inbound?show_phones=true&limit=200", headers=operator(stack)).json()["inbound"]
+    return next((r for r in listing if r["message_sid"] == sid), None)
+
+
+def test_a_plain_language_stop_lists_the_number_cancels_drips_and_is_confirmed_once(api, stack):
+    flow_id = create_flow(api, stack, drips=[{"delay_minutes": 30, "message": "Still there?"}])
+    phone = fresh_phone()
+    lead_id = api.post("/v1/leads", headers=integrator(stack), json={"flow_id": flow_id, "phone": phone}).json()["lead_id"]
+    wait_for(lambda: lead_messages(api, stack, lead_id)[0]["status"] in ("sent", "delivered", "undelivered"))
+
+    sid = text_from_handset(stack, phone, "+12125550100", "Please stop texting me")
+    record = wait_for(lambda: inbound_record(api, stack, sid))
+    assert (record["intent"], record["keyword"], record["action"]) == ("opt_out", "phrase: STOP TEXTING ME",
+                                                                       "opted_out")
+    assert api.get(f"/v1/dnc/{phone}", headers=operator(stack)).json()["source"] == "phrase"
+    assert [m["status"] for m in lead_messages(api, stack, lead_id)][1:] == ["cancelled"]
+    # The simulator sends the TwiML confirmation from the number the handset texted, once.
+    confirmation = "Sendline: You are unsubscribed and will receive no more messages. Reply START to resubscribe."
+    wait_for(lambda: [m for m in sim_messages_to(stack, phone) if m["body"] == confirmation])
+    text_from_handset(stack, phone, "+12125550100", "no more texts")
+    time.sleep(1)
+    replies = [m for m in sim_messages_to(stack, phone) if m["body"] == confirmation]
+    assert [(m["from"], m["direction"]) for m in replies] == [("+12125550100", "outbound-api")]
+
+
+def test_help_gets_the_brands_help_text_through_the_carrier(api, stack):
+    brand = api.post("/v1/brands", headers=operator(stack), json={
+        "name": "E2E Help", "help_text": "E2E Help: call 888-555-0123. Reply STOP to opt out."}).json()
+    number = "+12125550188"
+    assert api.post("/v1/numbers", headers=operator(stack),
+                    json={"number": number, "brand_id": brand["brand_id"]}).status_code == 201
+    phone = fresh_phone()
+    text_from_handset(stack, phone, number, "HELP")
+    wait_for(lambda: [m for m in sim_messages_to(stack, phone)
+                      if m["body"] == "E2E Help: call 888-555-0123. Reply STOP to opt out." and m["from"] == number])

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -151,6 +152,26 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def fns(aws: dict[str, Any]) -> Functions:
     return Functions(aws["queues"])
+
+
+# A Thursday, 13:00 in New York, 10:00 in Los Angeles, 08:00 in Honolulu: inside the send windows.
+DAYTIME = datetime(2026, 12, 3, 18, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def daytime(fns: Functions, monkeypatch: pytest.MonkeyPatch) -> dict[str, datetime]:
+    """Every handler's clock (and the lead API's) fixed at DAYTIME, settable through the
+    returned dict's "value": texts are held outside recipients' send windows, so a test that
+    sends must not depend on the hour it runs at."""
+    from sendline import http
+
+    now = {"value": DAYTIME}
+    for function in spec.FUNCTIONS:
+        module = fns.module(function.name)
+        if hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", lambda: now["value"])
+    monkeypatch.setattr(http, "utcnow", lambda: now["value"])
+    return now
 
 
 OPERATOR = {"authorization": f"Bearer {OPERATOR_TOKEN}"}

@@ -440,7 +440,7 @@ def test_preview_shows_each_creative_and_the_projection(fns):
                                     "effective_rate_per_second": 2.0, "duration_minutes": 0.1}
 
 
-def test_quick_send_goes_through_the_queue_and_preview_counts_any_body(fns):
+def test_quick_send_goes_through_the_queue_and_preview_counts_any_body(fns, daytime):
     brand = brand_with_numbers(fns, numbers=("+12125550900",))
     sent = ok(fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={
         "to": "(212) 555-0142", "brand_id": brand["brand_id"], "body": "Call {call_number}"}), 202)

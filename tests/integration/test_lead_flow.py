@@ -25,7 +25,7 @@ def make_flow(fns, **overrides) -> str:
     return result.body["flow_id"]
 
 
-def test_lead_is_sent_and_recorded(fns):
+def test_lead_is_sent_and_recorded(fns, daytime):
     flow_id = make_flow(fns)
     submitted = fns.http("POST", "/v1/leads", headers=INTEGRATOR, json_body={
         "flow_id": flow_id, "phone": "(212) 555-0142", "first_name": "José", "last_name": "", "source": "fb"})

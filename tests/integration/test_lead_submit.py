@@ -61,7 +61,7 @@ def test_api_key_is_required_and_checked(fns):
     assert (wrong.status, wrong.body["errors"][0]["reason"]) == (401, "not a valid API key")
 
 
-def test_legacy_route_takes_the_key_as_a_query_parameter(fns):
+def test_legacy_route_takes_the_key_as_a_query_parameter(fns, daytime):
     flow_id = make_flow(fns)
     result = fns.http("POST", f"/api.php?action=ext_lead_submit&api_key={API_KEY}",
                       json_body={"flow_id": flow_id, "phone": "+1 212 555 0142", "first_name": "Ann"})
@@ -72,7 +72,7 @@ def test_legacy_route_takes_the_key_as_a_query_parameter(fns):
     assert unknown.body["errors"][0]["field"] == "action"
 
 
-def test_same_flow_and_phone_within_a_day_is_one_lead(fns):
+def test_same_flow_and_phone_within_a_day_is_one_lead(fns, daytime):
     flow_id = make_flow(fns)
     first = submit(fns, {"flow_id": flow_id, "phone": "(212) 555-0142", "first_name": "Ann"})
     again = submit(fns, {"flow_id": flow_id, "phone": "212.555.0142", "first_name": "Ann"})
@@ -131,7 +131,7 @@ def test_operator_issues_integrator_keys_shown_once(fns):
     assert fns.http("POST", "/v1/api-keys", json_body={"name": "x"}).status == 401
 
 
-def test_form_posts_and_json_labelled_as_a_form_are_both_understood(fns):
+def test_form_posts_and_json_labelled_as_a_form_are_both_understood(fns, daytime):
     flow_id = make_flow(fns)
     form_post = fns.http("POST", "/v1/leads", body=f"flow_id={flow_id}&phone=2125550142&first_name=Ann",
                          headers={**INTEGRATOR, "content-type": "application/x-www-form-urlencoded"})

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+import pytest
 import respx
 from twilio.request_validator import RequestValidator
 
 from sendline import runtime
 from sendline.adapters.queue import SendRequest
-from sendline.domain.clock import utcnow
 from sendline.services.drips import run_due_messages
-from tests.integration.conftest import INTEGRATOR, OPERATOR, TWILIO_TOKEN, form
+from tests.integration.conftest import DAYTIME, INTEGRATOR, OPERATOR, TWILIO_TOKEN, form
 from tests.integration.test_lead_flow import MESSAGES_URL, make_flow, twilio_created
+
+# Texts wait outside their recipients' send windows: every handler's clock reads DAYTIME.
+pytestmark = pytest.mark.usefixtures("daytime")
 
 STATUS_URL = "https://api.sendline.test/webhooks/twilio/status"
 SID = "SM" + "b" * 32
@@ -85,7 +88,7 @@ def test_undelivered_receipt_records_the_error_code(fns):
     flow_id = fns.http("GET", "/v1/flows", headers=OPERATOR).body["flows"][0]["flow_id"]
     detail = fns.http("GET", f"/v1/flows/{flow_id}", headers=OPERATOR).body
     assert len(detail["hourly"]) == 24
-    assert detail["hourly"][-1]["hour"] == utcnow().strftime("%Y-%m-%dT%H")
+    assert detail["hourly"][-1]["hour"] == DAYTIME.strftime("%Y-%m-%dT%H")
     assert {k: detail["hourly"][-1][k] for k in ("sent", "delivered", "undelivered")} == {
         "sent": 1, "delivered": 0, "undelivered": 1}
     assert sum(h["sent"] for h in detail["hourly"][:-1]) == 0
@@ -177,18 +180,19 @@ def test_stop_after_queueing_wins_at_the_last_moment(fns):
     assert route.call_count == 0
     first = messages(fns, lead_id)[0]
     assert (first["status"], first["skip_reason"]) == ("skipped", "opted_out")
-    report = run_due_messages(runtime.records(), runtime.send_queue(), utcnow() + timedelta(minutes=3))
+    report = run_due_messages(runtime.records(), runtime.send_queue(), DAYTIME + timedelta(minutes=3))
     assert (report.due, report.cancelled, report.queued) == (2, 2, 0)
     assert [m["status"] for m in messages(fns, lead_id)] == ["skipped", "cancelled", "cancelled"]
     assert flow_stats(fns)["pending_drips"] == 0
 
 
-def test_drips_fire_when_due_and_wait_while_paused(fns):
+def test_drips_fire_when_due_and_wait_while_paused(fns, daytime):
     flow_id, lead_id = lead(fns, first_name="Ann")
     send_all(fns, twilio_created(SID))
-    now = utcnow()
+    now = DAYTIME
     assert run_due_messages(runtime.records(), runtime.send_queue(), now + timedelta(seconds=30)).queued == 0
     assert run_due_messages(runtime.records(), runtime.send_queue(), now + timedelta(seconds=61)).queued == 1
+    daytime["value"] = now + timedelta(seconds=61)
     send_all(fns, twilio_created("SM" + "c" * 32))
     assert [m["status"] for m in messages(fns, lead_id)] == ["sent", "sent", "scheduled"]
 
@@ -199,6 +203,7 @@ def test_drips_fire_when_due_and_wait_while_paused(fns):
     resumed = fns.http("POST", f"/v1/flows/{flow_id}/resume", headers=OPERATOR).body
     assert (resumed["status"], resumed["released_messages"]) == ("active", 1)
     assert run_due_messages(runtime.records(), runtime.send_queue(), now + timedelta(minutes=6)).queued == 1
+    daytime["value"] = now + timedelta(minutes=6)
     send_all(fns, twilio_created("SM" + "d" * 32))
     assert [m["status"] for m in messages(fns, lead_id)] == ["sent", "sent", "sent"]
     stats = flow_stats(fns)
@@ -217,7 +222,10 @@ def test_inbound_stop_puts_the_sender_on_dnc(fns):
                       headers={"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature})
     assert result.status == 200
     assert result.headers["content-type"] == "text/xml"
-    assert result.body == '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+    # " Stop. " is not Twilio's keyword (its filtering takes only the exact word), so the
+    # platform confirms the opt-out itself, once.
+    assert result.body == ('<?xml version="1.0" encoding="UTF-8"?><Response><Message>Sendline: You are unsubscribed '
+                           'and will receive no more messages. Reply START to resubscribe.</Message></Response>')
     checked = fns.http("GET", "/v1/dnc/+12125550142", headers=OPERATOR).body
     assert (checked["dnc"], checked["source"]) == (True, "keyword")
 
@@ -233,7 +241,7 @@ def test_worker_that_loses_its_claim_to_the_queued_mark_reads_again_and_sends(fn
     records.get_message = lambda msg_id: next(reads, None) or real_get(msg_id)
     with respx.mock() as carrier:
         route = carrier.post(MESSAGES_URL).mock(return_value=twilio_created(SID))
-        result = send_message(records, runtime.twilio(), SendRequest(f"{lead_id}-0"), utcnow())
+        result = send_message(records, runtime.twilio(), SendRequest(f"{lead_id}-0"), DAYTIME)
     assert (result, route.call_count) == (SendResult.SENT, 1)
     assert messages(fns, lead_id)[0]["status"] == "sent"
 

@@ -4,7 +4,7 @@ the campaign status machine."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 from hypothesis import given
@@ -101,9 +101,10 @@ def test_the_send_window_is_the_recipients_local_time(phone, utc_hour, expected)
 def test_next_open_is_the_windows_start_in_the_recipients_zone():
     assert next_open("+13105550142", datetime(2026, 12, 3, 15, 2, tzinfo=UTC), WINDOW) == datetime(
         2026, 12, 3, 16, 0, tzinfo=UTC)
-    # A toll-free number is judged on both coasts: 08:00 in Los Angeles is the earliest.
+    # A toll-free number has no state: the conservative default rule (09:00-20:00), judged on
+    # both coasts, so 09:00 in Los Angeles is the earliest.
     assert next_open("+18005550142", datetime(2026, 12, 3, 13, 0, tzinfo=UTC), WINDOW) == datetime(
-        2026, 12, 3, 16, 0, tzinfo=UTC)
+        2026, 12, 3, 17, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("sends, errors, min_sends, threshold, expected", [
@@ -125,9 +126,13 @@ def test_campaign_status_machine():
         (S.PAUSED, S.CANCELLED)}
 
 
-def test_a_window_ending_at_24_00_is_open_until_midnight():
+def test_a_window_ending_at_24_00_leaves_the_states_hours_as_they_are():
     window = SendWindow.parse("00:00", "24:00")
-    assert is_open("+12125550142", datetime(2026, 12, 4, 4, 59, 59, tzinfo=UTC), window) is True  # 23:59:59 NY
+    assert window.end == time.max
+    assert is_open("+12125550142", datetime(2026, 12, 4, 1, 59, 59, tzinfo=UTC), window) is True  # 20:59:59 NY
+    # The operator's window only narrows: the federal 21:00 still closes it.
+    assert is_open("+12125550142", datetime(2026, 12, 4, 2, 0, tzinfo=UTC), window) is False
+    assert is_open("+12125550142", datetime(2026, 12, 4, 4, 59, 59, tzinfo=UTC), window) is False
 
 
 def test_a_plan_starting_later_leaves_the_seconds_already_planned_alone():

@@ -3,12 +3,15 @@
 Items (pk / sk), and the access patterns they serve, are listed in docs/data-model.md:
   FLOW#{flow_id}           / META            a lead flow;  gsi1 FLOWS / {created_at}#{flow_id}
   LEAD#{lead_id}           / META            a lead;       gsi1 FLOWLEAD#{flow_id} / {created_at}#{lead_id}
+  PHONE#{phone}            / LEAD#{created_at}#{lead_id}   the phone's leads, with how consent was given
+  PHONE#{phone}            / EVENT#{at}#{sid}              the phone's opt-outs and opt-ins, as they came
   LEAD#{lead_id}           / MSG#{step:02}   an outbound message; gsi1 FLOWMSG#{flow_id} / {updated_at}#..;
                                              due (sparse, while scheduled) DUE#{shard} / {due_at}#..
   SID#{provider_sid}       / SID             provider sid -> message
   SID#{provider_sid}       / EARLY           receipts that arrived before the send was recorded
   INBOUND#{provider_sid}   / INBOUND         an inbound text; gsi1 INBOX#{day} / {received_at}#{sid}
-  DNC#{phone}              / DNC             do-not-contact entry
+  DNC#{phone}              / DNC             do-not-contact entry; gsi1 DNCS / {added_at}#{phone}
+  DNCSTRIKE#{phone}        / DNCSTRIKE       delivery failures counted towards auto-DNC
   APIKEY#{sha256}          / APIKEY          integrator key, stored hashed; gsi1 APIKEYS / {created_at}#{key_id}
   RATE#{key_id}#{minute}   / RATE            fixed-window request counter (TTL)
   DEDUPE#{flow_id}#{phone} / DEDUPE          24 h duplicate-submission guard (TTL)
@@ -19,7 +22,8 @@ Items (pk / sk), and the access patterns they serve, are listed in docs/data-mod
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +38,9 @@ DUE = Index("due", "due_pk", "due_sk")  # sparse: messages waiting for their sen
 DUE_SHARDS = 8
 DEDUPE_WINDOW = timedelta(hours=24)
 STATUS_CONDITION = "#c_status = :old_status"
+DNC_LISTING = "DNCS"  # gsi1 partition of the DNC list
+DNC_BATCH = 100  # numbers added in one transaction (DynamoDB allows 100 items)
+_DNC_POSITION = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#\+\d{6,15}")
 
 
 class LeadExists(Exception):
@@ -200,6 +207,10 @@ class Records:
                                              "expires_at": expires}, guard, guard_values))
         for message in messages:
             ops.append(self.store.put_op(self.message_item(message, created)))
+        ops.append(self.store.put_op({
+            "pk": f"PHONE#{phone}", "sk": f"LEAD#{created}#{lead_id}", "lead_id": lead_id, "flow_id": flow_id,
+            "from_number": messages[0]["from_number"] if messages else None, "created_at": created,
+            "consent": lead.get("consent")}))
         drips = sum(1 for m in messages if m["step"] > 0)
         ops += self._counter_ops(scopes_for(flow_id), now, {"leads": 1, "pending_drips": drips})
         try:
@@ -352,18 +363,57 @@ class Records:
         self.store.delete(f"SID#{provider_sid}", "EARLY")
         return [value for key, value in sorted(item.items()) if key.startswith("receipt_")]
 
+    # -- a phone's leads and consent events ----------------------------------------------------
+    def leads_for_phone(self, phone: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The phone's leads, newest first: lead id, flow, sending number and consent."""
+        return [_public(i) for i in self.store.query(f"PHONE#{phone}", sk_prefix="LEAD#", newest_first=True,
+                                                     limit=limit)]
+
+    def tag_lead(self, lead_id: str, tag: str) -> None:
+        item = self.store.get(f"LEAD#{lead_id}", "META")
+        if item:
+            self.store.update(f"LEAD#{lead_id}", "META", set_fields={"tags": sorted({*(item.get("tags") or []), tag})})
+
+    def put_phone_event(self, phone: str, event: Mapping[str, Any]) -> None:
+        """An opt-out or opt-in as it came (keyword, body, number texted), kept with the phone."""
+        self.store.put({"pk": f"PHONE#{phone}", "sk": f"EVENT#{event['at']}#{event['message_sid']}", **event})
+
+    def phone_events(self, phone: str, limit: int = 200) -> list[dict[str, Any]]:
+        return [_public(i) for i in self.store.query(f"PHONE#{phone}", sk_prefix="EVENT#", newest_first=True,
+                                                     limit=limit)]
+
     # -- inbound texts ------------------------------------------------------------------------
-    def put_inbound(self, record: Mapping[str, Any]) -> None:
-        """Stored once per provider sid (Twilio may retry a webhook)."""
+    def put_inbound(self, record: Mapping[str, Any]) -> bool:
+        """Stored once per provider sid (Twilio may retry a webhook); False when it was stored
+        before."""
         day = record["received_at"][:10]
         try:
             self.store.put({"pk": f"INBOUND#{record['message_sid']}", "sk": "INBOUND", "gsi1pk": f"INBOX#{day}",
                             "gsi1sk": f"{record['received_at']}#{record['message_sid']}", **record},
                            condition="attribute_not_exists(pk)")
         except ConditionFailed:
-            pass
+            return False
+        return True
+
+    def get_inbound(self, message_sid: str) -> dict[str, Any] | None:
+        item = self.store.get(f"INBOUND#{message_sid}", "INBOUND")
+        return _public(item) if item else None
+
+    def update_inbound(self, message_sid: str, fields: Mapping[str, Any]) -> None:
+        self.store.update(f"INBOUND#{message_sid}", "INBOUND", set_fields=fields)
+
+    def inbound_on_day(self, day: str, *, before: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """One day's inbound texts, newest first (`day` YYYY-MM-DD in UTC), each with its sort
+        key in `_sort`; `before` continues below a sort key already seen."""
+        items = self.store.query(f"INBOX#{day}", index=GSI1, newest_first=True, limit=limit + 1 if before else limit,
+                                 **({"sk_upto": before} if before else {}))
+        return [{**_public(i), "_sort": i["gsi1sk"]} for i in items if i["gsi1sk"] != before][:limit]
 
     # -- do-not-contact -----------------------------------------------------------------------
+    # DNC#{phone} / DNC is the entry (source, added_at, detail; for auto-DNC the carrier's code
+    # and the message ids that caused it), listed newest first under gsi1 DNCS /
+    # {added_at}#{phone}. DNCSTRIKE#{phone} / DNCSTRIKE holds the delivery failures counted
+    # towards auto-DNC.
     def get_dnc(self, phone: str) -> dict[str, Any] | None:
         item = self.store.get(f"DNC#{phone}", "DNC")
         return _public(item) if item else None
@@ -371,21 +421,98 @@ class Records:
     def dnc_among(self, phones: Iterable[str]) -> set[str]:
         return {i["phone"] for i in self.store.batch_get((f"DNC#{p}", "DNC") for p in phones)}
 
-    def add_dnc(self, phone: str, source: str, now: datetime, detail: str | None = None) -> bool:
+    @staticmethod
+    def _dnc_item(phone: str, source: str, now: datetime, detail: str | None, code: str | None,
+                  message_ids: Sequence[str] | None) -> dict[str, Any]:
+        added_at = iso(now)
+        return {"pk": f"DNC#{phone}", "sk": "DNC", "phone": phone, "source": source, "detail": detail,
+                "added_at": added_at, "code": code, "message_ids": list(message_ids) if message_ids else None,
+                "gsi1pk": DNC_LISTING, "gsi1sk": f"{added_at}#{phone}"}
+
+    def add_dnc(self, phone: str, source: str, now: datetime, detail: str | None = None, *,
+                code: str | None = None, message_ids: Sequence[str] | None = None) -> bool:
         """Put a number on the list; False when it was already there (the first entry stays)."""
         try:
-            self.store.put({"pk": f"DNC#{phone}", "sk": "DNC", "phone": phone, "source": source,
-                            "detail": detail, "added_at": iso(now)}, condition="attribute_not_exists(pk)")
+            self.store.put(self._dnc_item(phone, source, now, detail, code, message_ids),
+                           condition="attribute_not_exists(pk)")
         except ConditionFailed:
             return False
         return True
 
+    def add_dnc_many(self, details: Mapping[str, str | None], source: str, now: datetime) -> set[str]:
+        """Put up to DNC_BATCH numbers (phone -> detail) on the list; returns the ones that were
+        not on it. One BatchGetItem finds those already listed and one transaction of conditional
+        puts adds the rest. A number listed between the two (a STOP that just came in) fails the
+        transaction, and the numbers are then added one by one: the first entry always stays."""
+        if len(details) > DNC_BATCH:
+            raise ValueError(f"at most {DNC_BATCH} numbers at a time")
+        listed = self.dnc_among(details)
+        new = [phone for phone in details if phone not in listed]
+        if len(new) <= 1:
+            return {phone for phone in new if self.add_dnc(phone, source, now, details[phone])}
+        ops = [self.store.put_op(self._dnc_item(phone, source, now, details[phone], None, None),
+                                 "attribute_not_exists(pk)") for phone in new]
+        try:
+            self.store.transact(ops)
+        except ConditionFailed:
+            return {phone for phone in new if self.add_dnc(phone, source, now, details[phone])}
+        return set(new)
+
+    def list_dnc(self, *, after: str | None = None, since: str | None = None, until: str | None = None,
+                 keep: Callable[[dict[str, Any]], bool] | None = None, limit: int = 50,
+                 examine: int | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Entries newest first, added within [since, until] (ISO times), that `keep` accepts.
+
+        At most `limit` entries, out of at most `examine` entries read (default `limit`: without
+        a filter every entry read is returned). The second value is where the next page starts
+        (pass it back as `after`), None when the list has no more. Raises ValueError for an
+        `after` this method did not give."""
+        if after is not None and not _DNC_POSITION.fullmatch(after):
+            raise ValueError("not a position in the DNC list")
+        examine = max(examine or limit, limit)
+        bounds = [bound for bound in (after, until and f"{until}#~") if bound]  # '~' sorts after "#+1..."
+        upto = min(bounds) if bounds else None
+        entries: list[dict[str, Any]] = []
+        examined, position = 0, None
+        # Two more than examined: the entry at `after` itself, and one that shows more follow.
+        for item in self.store.query(DNC_LISTING, index=GSI1, sk_upto=upto, newest_first=True,
+                                     limit=examine + 2):
+            if item["gsi1sk"] == after:
+                continue
+            if since and item["added_at"] < since:
+                return entries, None
+            if len(entries) == limit or examined == examine:
+                return entries, position
+            examined, position = examined + 1, item["gsi1sk"]
+            entry = _public(item)
+            if keep is None or keep(entry):
+                entries.append(entry)
+        return entries, None
+
+    def all_dnc(self) -> Iterator[dict[str, Any]]:
+        """Every listed entry, newest first, read a page at a time as the caller goes."""
+        return (_public(item) for item in self.store.query(DNC_LISTING, index=GSI1, newest_first=True))
+
     def remove_dnc(self, phone: str) -> bool:
+        """Take a number off the list. Its counted delivery failures go too: the operator's
+        decision gives it a fresh start rather than a return at its next failure."""
+        self.store.delete(f"DNCSTRIKE#{phone}", "DNCSTRIKE")
         try:
             self.store.delete(f"DNC#{phone}", "DNC", must_exist=True)
         except ConditionFailed:
             return False
         return True
+
+    def add_dnc_strike(self, phone: str, msg_id: str, code: str, now: datetime) -> dict[str, Any]:
+        """Count a failed message against its recipient, once however often the failure is
+        reported: the message ids are a set, grown by one atomic ADD. Returns the strikes:
+        `message_ids` (sorted) and `failures` ("{message_id}:{code}", sorted)."""
+        item = self.store.update(f"DNCSTRIKE#{phone}", "DNCSTRIKE",
+                                 set_fields={"phone": phone, "last_code": code, "updated_at": iso(now)},
+                                 add={"message_ids": {msg_id}, "failures": {f"{msg_id}:{code}"}},
+                                 return_new=True) or {}
+        return {**_public(item), "message_ids": sorted(item.get("message_ids") or ()),
+                "failures": sorted(item.get("failures") or ())}
 
     # -- the catalog: brands, sending numbers, templates, contact lists, campaigns, imports ----
     # Each is ENTITY#{id} / META, listed newest first under gsi1 {KIND}S, or (sending numbers,

@@ -151,11 +151,12 @@ def report_row(event: RowRejected | RowDuplicate) -> tuple[str, str, str, str]:
                 mask_phone(event.phone))
     if isinstance(event, RowRejected):
         return (str(event.line), "rejected", event.reason,
-                _as_spreadsheet_text(event.value[:REPORT_VALUE_LENGTH]))
+                spreadsheet_text(event.value[:REPORT_VALUE_LENGTH]))
     raise TypeError(f"only rejected and duplicate rows are reported, not {type(event).__name__}")
 
 
-def _as_spreadsheet_text(value: str) -> str:
+def spreadsheet_text(value: str) -> str:
+    """A cell any export can write safely: a formula-looking value is made text."""
     return "'" + value if _FORMULA.match(value) else value
 
 

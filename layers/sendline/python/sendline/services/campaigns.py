@@ -22,7 +22,7 @@ from sendline.domain.send_window import SendWindow
 from sendline.domain.templates import render, template_variables
 from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services import catalog
-from sendline.services.settings import AutoPauseSettings, ValidationSettings, current_settings
+from sendline.services.settings import AutoPauseSettings, DefaultWindowRule, ValidationSettings, current_settings
 from sendline.services.validation import parse
 
 MAX_CREATIVES = 10
@@ -146,6 +146,8 @@ def create_campaign(records: Records, body: object, now: datetime) -> dict[str, 
         "rate_per_second": draft.rate_per_second,
         "start_at": iso(draft.start_at) if draft.start_at else None,
         "send_window": draft.send_window.model_dump(),
+        # For numbers whose state is unknown; copied like the other settings.
+        "send_window_default_rule": settings.send_windows.default_rule.model_dump(),
         "append_opt_out_footer": draft.append_opt_out_footer,
         "validation": (draft.validation or settings.validation).model_dump(),
         "auto_pause": (draft.auto_pause or settings.auto_pause).model_dump(),
@@ -362,8 +364,11 @@ def preview(records: Records, campaign_id: str) -> dict[str, Any]:
 
 
 def send_window_of(campaign: dict[str, Any]) -> SendWindow:
+    """The campaign's own window, within each recipient's state rule (see domain/send_window)."""
     window = campaign.get("send_window") or {}
-    return SendWindow.parse(window.get("start", "08:00"), window.get("end", "21:00"))
+    default = campaign.get("send_window_default_rule")
+    return SendWindow.parse(window.get("start", "08:00"), window.get("end", "21:00"),
+                            DefaultWindowRule.model_validate(default).rule() if default else None)
 
 
 def is_due(campaign: dict[str, Any], now: datetime) -> bool:

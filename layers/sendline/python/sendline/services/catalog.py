@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
 from sendline.domain.encoding import analyse, smart_encode
 from sendline.domain.ids import new_id
+from sendline.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, normalise_reply
 from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.domain.templates import template_variables
 from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services.validation import parse
 
 MAX_BODY = 1600
+RESERVED_KEYWORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
 POOL_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
@@ -50,6 +52,35 @@ def _short_code_or_e164(value: str) -> str:
 
 
 # -- brands -------------------------------------------------------------------------------------
+class BrandKeyword(BaseModel):
+    """A word recipients text to a brand's numbers, and what it does: tag the sender's leads,
+    reply, or forward the sender as a new lead of a flow (each may also reply)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    keyword: StrictStr = Field(min_length=1, max_length=40)
+    action: Literal["tag", "auto_reply", "forward_lead"]
+    reply: StrictStr | None = Field(default=None, min_length=1, max_length=320)
+    tag: StrictStr | None = Field(default=None, min_length=1, max_length=40)
+    flow_id: StrictStr | None = None
+
+    @field_validator("keyword")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        word = normalise_reply(value)
+        if not word:
+            raise ValueError("must contain letters or digits")
+        if word in RESERVED_KEYWORDS:
+            raise ValueError(f"is reserved for opt-out, opt-in and help: {word}")
+        return word
+
+    @model_validator(mode="after")
+    def _what_the_action_needs(self) -> BrandKeyword:
+        needs = {"tag": "tag", "auto_reply": "reply", "forward_lead": "flow_id"}[self.action]
+        if getattr(self, needs) is None:
+            raise ValueError(f"the {self.action} action needs {needs}")
+        return self
+
+
 class BrandDraft(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: StrictStr = Field(min_length=1, max_length=120)
@@ -57,6 +88,7 @@ class BrandDraft(BaseModel):
     help_text: StrictStr | None = Field(default=None, max_length=320)
     opt_out_footer: StrictStr | None = Field(default="Reply STOP to opt out", max_length=120)
     default_pool: StrictStr = Field(default="default", pattern=POOL_NAME)
+    keywords: list[BrandKeyword] = Field(default_factory=list, max_length=50)
 
     _call = field_validator("call_number")(lambda v: v if v is None else _e164(v))
 
@@ -64,6 +96,7 @@ class BrandDraft(BaseModel):
 class BrandChanges(BrandDraft):
     name: StrictStr | None = Field(default=None, min_length=1, max_length=120)  # type: ignore[assignment]
     default_pool: StrictStr | None = Field(default=None, pattern=POOL_NAME)  # type: ignore[assignment]
+    keywords: list[BrandKeyword] | None = Field(default=None, max_length=50)  # type: ignore[assignment]
 
 
 def _brand_fields(draft: BaseModel) -> dict[str, Any]:

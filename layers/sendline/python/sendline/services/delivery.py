@@ -13,6 +13,7 @@ from sendline.adapters.records import Records
 from sendline.domain.clock import iso
 from sendline.domain.status import MessageStatus, can_move, from_twilio
 from sendline.errors import ConditionFailed, FieldProblem, ValidationFailed
+from sendline.services.dnc import record_failure
 
 logger = Logger(child=True)
 
@@ -62,9 +63,10 @@ def apply_delivery_status(records: Records, params: Mapping[str, str], now: date
         if params.get("RawDlrDoneDate"):
             fields["dlr_done_date"] = params["RawDlrDoneDate"]
         try:
-            records.transition(message, new, now, fields=fields)
+            changed = records.transition(message, new, now, fields=fields)
         except ConditionFailed:
             continue  # another receipt for the same message won the race; look again
+        record_failure(records, changed, now)
         return ReceiptResult.APPLIED
     return ReceiptResult.IGNORED
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
@@ -14,6 +14,7 @@ from sendline.domain.ids import new_id
 from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.domain.templates import template_variables
 from sendline.errors import FieldProblem, NotFound
+from sendline.services.campaigns import WindowDraft
 from sendline.services.catalog import get_template
 from sendline.services.settings import current_settings
 
@@ -51,6 +52,10 @@ class FlowDraft(BaseModel):
     initial_template_id: StrictStr | None = None
     drips: list[DripStep] = Field(default_factory=list, max_length=MAX_DRIPS)
     call_number: StrictStr | None = None
+    # A reply that is not a keyword (an answer, a question) cancels the lead's remaining drips.
+    stop_drips_on_reply: StrictBool = True
+    # Narrower hours than the recipients' states allow, in their local time, for every text of the flow.
+    send_window: WindowDraft | None = None
 
     _numbers = field_validator("from_number", "call_number")(lambda v: v if v is None else _phone(v))
 
@@ -91,6 +96,8 @@ def create_flow(records: Records, draft: FlowDraft, now: datetime) -> dict[str, 
         "drips": [{"delay_minutes": d.delay_minutes, "message": d.message, "template_id": d.template_id}
                   for d in draft.drips],
         "initial_template_id": draft.initial_template_id,
+        "stop_drips_on_reply": draft.stop_drips_on_reply,
+        "send_window": draft.send_window.model_dump() if draft.send_window else None,
         "price_per_segment": current_settings(records).prices.price_per_segment,
         "variables": template_variables(" ".join([draft.initial_message, *(d.message or "" for d in draft.drips)])),
         "created_at": iso(now),

@@ -1,4 +1,5 @@
-"""A lead arrives from an integrator: validate, store with its drips, queue the first text."""
+"""A lead arrives from an integrator: validate, store with its drips, queue the first text (or,
+outside the recipient's send window, keep it `scheduled` until the window opens)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from sendline.domain.templates import render
 from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services.api_keys import ApiIdentity
 from sendline.services.flows import PAUSED
+from sendline.services.send_windows import OUTSIDE_SEND_WINDOW, Windows
 from sendline.services.validation import problems_from
 
 logger = Logger(child=True)
@@ -31,6 +33,7 @@ MAX_FIELD_LENGTH = 500
 MAX_FIELD_NAME_LENGTH = 64
 # Fields that describe how consent was given, kept with the lead as its consent record.
 CONSENT_FIELDS = ("page_url", "opt_in_text", "consent_text", "ip_address", "trusted_form_url", "jornaya_leadid")
+OUTSIDE_WINDOW_REASON = "outside the recipient's send window (quiet hours); the text goes out when it opens"
 
 
 class LeadSubmission(BaseModel):
@@ -71,6 +74,7 @@ class SubmitResult:
     drips_queued: int
     duplicate: bool
     reason: str | None = None
+    due_at: str | None = None  # when a first text held for the send window goes
 
     def to_response(self) -> dict[str, Any]:
         body: dict[str, Any] = {"success": True, "lead_id": self.lead_id, "sent": self.sent,
@@ -78,6 +82,8 @@ class SubmitResult:
                                 "duplicate": self.duplicate}
         if self.reason:
             body["reason"] = self.reason
+        if self.due_at:
+            body["due_at"] = self.due_at
         return body
 
 
@@ -141,6 +147,8 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
     variables = {**custom, "first_name": submission.first_name, "last_name": submission.last_name,
                  "phone": phone.national, "call_number": flow.get("call_number_display")}
     on_dnc = records.get_dnc(phone.e164) is not None
+    # Drips keep their own times; the scheduler holds any that falls outside the window.
+    first_opens = None if on_dnc else Windows(records).next_opening(phone.e164, now, flow)
     steps = [(0, flow["initial_message"])] + [(i + 1, d["message"]) for i, d in enumerate(flow["drips"])]
     delays = [0] + [d["delay_minutes"] for d in flow["drips"]]
     messages = []
@@ -160,6 +168,8 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
             "created_at": iso(now),
             "attempts": 0,
         }
+        if step == 0 and first_opens:
+            message.update(due_at=iso(first_opens), deferred_reason=OUTSIDE_SEND_WINDOW)
         messages.append(message)
     fingerprint = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
     try:
@@ -178,6 +188,9 @@ def submit_lead(records: Records, queue: SendQueue, payload: object, identity: A
     if flow.get("status") == PAUSED:
         return SubmitResult(lead_id, sent=False, tracking_id=message_id(lead_id, 0), drips_queued=drips,
                             duplicate=False, reason="flow is paused; the text goes out when it resumes")
+    if first_opens:
+        return SubmitResult(lead_id, sent=False, tracking_id=message_id(lead_id, 0), drips_queued=drips,
+                            duplicate=False, reason=OUTSIDE_WINDOW_REASON, due_at=iso(first_opens))
     _release_first(records, queue, messages[0], now)
     return SubmitResult(lead_id, sent=True, tracking_id=message_id(lead_id, 0), drips_queued=drips, duplicate=False)
 
@@ -210,6 +223,9 @@ def _replay(records: Records, lead_id: str) -> SubmitResult:
     first = next((m for m in messages if int(m["step"]) == 0), None)
     sent = bool(first) and first["status"] not in {MessageStatus.SKIPPED, MessageStatus.CANCELLED}
     drips = sum(1 for m in messages if int(m["step"]) > 0 and m["status"] != MessageStatus.CANCELLED)
+    if first and first["status"] == MessageStatus.SCHEDULED and first.get("deferred_reason") == OUTSIDE_SEND_WINDOW:
+        return SubmitResult(lead_id, sent=False, tracking_id=message_id(lead_id, 0), drips_queued=drips,
+                            duplicate=True, reason=OUTSIDE_WINDOW_REASON, due_at=first.get("due_at"))
     return SubmitResult(lead_id, sent=sent, tracking_id=message_id(lead_id, 0), drips_queued=drips, duplicate=True)
 
 

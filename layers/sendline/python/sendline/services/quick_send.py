@@ -1,5 +1,6 @@
 """Quick send: one text to one number, from a chosen number or a brand's pool, through the same
-queue, worker and checks as every other text."""
+queue, worker and checks as every other text. Outside the recipient's send window it waits,
+`scheduled` until the window's next opening, and the scheduler queues it then."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sendline.domain.status import MessageStatus
 from sendline.domain.templates import render
 from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services import catalog
+from sendline.services.send_windows import OUTSIDE_SEND_WINDOW, Windows
 from sendline.services.settings import current_settings
 from sendline.services.validation import parse
 
@@ -81,6 +83,8 @@ def quick_send(records: Records, queue: SendQueue, body: object, now: datetime) 
     values = {"call_number": (brand or {}).get("call_number_display"), "phone": normalise_phone(to).national,
               **request.variables}
     text = render(template, values)
+    settings = current_settings(records)
+    opens = Windows(records, settings).next_opening(to, now)
     send_id = new_id("qs")
     message = {
         "message_id": message_id(send_id, 0),
@@ -91,21 +95,26 @@ def quick_send(records: Records, queue: SendQueue, body: object, now: datetime) 
         "to_masked": mask_phone(to),
         "from_number": sender,
         "body": text,
-        "price_per_segment": current_settings(records).prices.price_per_segment,
+        "price_per_segment": settings.prices.price_per_segment,
         "status": MessageStatus.SCHEDULED.value,
-        "due_at": iso(now),
+        "due_at": iso(opens or now),
         "created_at": iso(now),
         "attempts": 0,
     }
+    if opens:
+        message["deferred_reason"] = OUTSIDE_SEND_WINDOW
     records.put_message(message, now)
+    facts = {"to": message["to_masked"], "from": sender, **catalog.body_facts(text)}
+    if opens:
+        return {"message_id": message["message_id"], "status": "scheduled", "due_at": message["due_at"],
+                "deferred_reason": OUTSIDE_SEND_WINDOW, **facts}
     # If SQS refuses, the message stays due and the scheduler's next tick queues it.
     if not queue.send([SendRequest(message["message_id"])]):
         try:
             records.transition(message, MessageStatus.QUEUED, now, fields={"queued_at": iso(now)})
         except ConditionFailed:
             pass  # a worker has it already
-    return {"message_id": message["message_id"], "status": "queued", "to": message["to_masked"], "from": sender,
-            **catalog.body_facts(text)}
+    return {"message_id": message["message_id"], "status": "queued", **facts}
 
 
 def message_view(records: Records, msg_id: str) -> dict[str, Any]:
@@ -115,4 +124,7 @@ def message_view(records: Records, msg_id: str) -> dict[str, Any]:
     fields = ("message_id", "campaign_id", "flow_id", "lead_id", "quick_send_id", "creative_id", "to_masked",
               "from_number", "body", "status", "skip_reason", "deferred_reason", "error_code", "error_message",
               "provider_sid", "segments", "price", "queued_at", "sent_at", "delivered_at", "failed_at", "updated_at")
-    return {f: message.get(f) for f in fields if message.get(f) is not None}
+    view = {f: message.get(f) for f in fields if message.get(f) is not None}
+    if message.get("status") == MessageStatus.SCHEDULED:
+        view["due_at"] = message.get("due_at")  # when a waiting text is due to go
+    return view

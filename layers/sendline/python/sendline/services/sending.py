@@ -27,8 +27,10 @@ from sendline.domain.phones import mask_phone
 from sendline.domain.status import FINAL, MessageStatus
 from sendline.errors import ConditionFailed
 from sendline.services.delivery import apply_parked_receipts
+from sendline.services.dnc import record_failure
 from sendline.services.campaigns import REQUEUE_AFTER
 from sendline.services.flows import PAUSED
+from sendline.services.send_windows import Hold, hold_outside_window
 from sendline.services.send_checks import (
     PhoneLookups,
     Verdict,
@@ -135,6 +137,13 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
         verdict, campaign = campaign_verdict(records, message, now)
         if verdict:
             return _VERDICT_RESULTS[verdict]
+    else:
+        # A flow's or quick send's text outside its recipient's send window waits for the opening.
+        hold = hold_outside_window(records, message, flow, now)
+        if hold == Hold.NOT_MARKED_YET:
+            raise RetryLater(2, "outside the send window, not yet marked queued", pacing=True)
+        if hold:
+            return SendResult.DEFERRED
     # The last-moment check: a STOP processed while this message sat in the queue wins.
     if records.get_dnc(message["to"]):
         records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": "opted_out"})
@@ -184,9 +193,10 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
         apply_parked_receipts(records, outcome.provider_sid, now)
         return SendResult.SENT
     if isinstance(outcome, Rejected):
-        records.transition(message, MessageStatus.FAILED, now, claim_id=claim_id, fields={
+        failed = records.transition(message, MessageStatus.FAILED, now, claim_id=claim_id, fields={
             "error_code": outcome.error_code, "error_message": outcome.error_message, "failed_at": iso(now)})
         logger.info("carrier rejected", extra={"to": masked, "error_code": outcome.error_code})
+        record_failure(records, failed, now)
         return SendResult.FAILED
     if isinstance(outcome, OutcomeUnknown):
         records.transition(message, MessageStatus.UNKNOWN, now, claim_id=claim_id, fields={

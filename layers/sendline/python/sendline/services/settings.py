@@ -5,12 +5,13 @@ campaign that is already out."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
+from sendline.domain.send_window import Hours, StateRule, clock, quiet_hours
 from sendline.services.validation import parse
 
 
@@ -36,11 +37,71 @@ class PriceSettings(BaseModel):
     price_per_segment: float = Field(default=0.0079, ge=0, le=10)
 
 
+class InboundSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Twilio's default STOP filtering confirms STOP and START itself and blocks the sender, so
+    # Sendline stays silent on those keywords; turn off where the provider does not.
+    carrier_handles_standard_keywords: StrictBool = True
+
+
+CarrierErrorCode = Annotated[int, Field(ge=10000, le=99999)]
+
+
+class AutoDncSettings(BaseModel):
+    """A number whose texts keep failing with one of `codes` goes on the DNC list (source
+    `auto_dnc`) at its `failures_before_dnc`-th failed message, or at its first with one of
+    `immediate_codes`; a code missing from `codes` never counts."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: StrictBool = True
+    # 30007 carrier violation, 21610 opted out, 21211 invalid, 21614 not mobile, 30005 unknown
+    # handset, 30006 landline.
+    codes: list[CarrierErrorCode] = Field(default_factory=lambda: [30007, 21610, 21211, 21614, 30005, 30006],
+                                          max_length=100)
+    failures_before_dnc: int = Field(default=2, ge=1, le=100)
+    # The recipient already told the carrier to stop: texting it again only fails again.
+    immediate_codes: list[CarrierErrorCode] = Field(default_factory=lambda: [21610], max_length=100)
+
+
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class DefaultWindowRule(BaseModel):
+    """The hours a number whose state its area code does not tell (toll-free, non-geographic,
+    Canadian) may be texted, in its local time. Always within the federal 08:00-21:00."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: StrictStr = Field(default="09:00", pattern=HHMM)
+    end: StrictStr = Field(default="20:00", pattern=HHMM)
+    sundays: StrictBool = False
+
+    @model_validator(mode="after")
+    def _within_federal(self) -> DefaultWindowRule:
+        if self.start >= self.end:
+            raise ValueError("start must be before end")
+        federal = quiet_hours().federal.on(0)
+        assert federal is not None
+        if clock(self.start) < federal.start or clock(self.end) > federal.end:
+            raise ValueError(f"must be within the federal window, {federal.start:%H:%M}-{federal.end:%H:%M}")
+        return self
+
+    def rule(self) -> StateRule:
+        return StateRule.daily(Hours(clock(self.start), clock(self.end)), sundays=self.sundays)
+
+
+class SendWindowSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default_rule: DefaultWindowRule = DefaultWindowRule()
+
+
 class AccountSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    inbound: InboundSettings = InboundSettings()
     validation: ValidationSettings = ValidationSettings()
     auto_pause: AutoPauseSettings = AutoPauseSettings()
     prices: PriceSettings = PriceSettings()
+    send_windows: SendWindowSettings = SendWindowSettings()
+    auto_dnc: AutoDncSettings = AutoDncSettings()
 
 
 def current_settings(records: Records) -> AccountSettings:
@@ -53,12 +114,20 @@ def update_settings(records: Records, body: object, now: datetime) -> dict[str, 
     """Merge a partial change (`{"auto_pause": {"min_sends": 300}}`) into the settings."""
     merged = current_settings(records).model_dump()
     if isinstance(body, dict):
-        for section, values in body.items():
-            if isinstance(values, dict) and isinstance(merged.get(section), dict):
-                merged[section] = {**merged[section], **values}
-            else:
-                merged[section] = values
+        merged = _merged(merged, body)
     settings = parse(AccountSettings, merged if isinstance(body, dict) else body)
     stored = settings.model_dump()
     records.put_settings({**stored, "updated_at": iso(now)})
     return stored
+
+
+def _merged(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """`change` over `current`, section by section and inside nested sections too
+    (`{"send_windows": {"default_rule": {"end": "19:00"}}}` keeps the rule's start)."""
+    merged = dict(current)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(current.get(key), dict):
+            merged[key] = _merged(current[key], value)
+        else:
+            merged[key] = value
+    return merged
