@@ -1,7 +1,6 @@
 """Operator API for bulk sending: brands, sending numbers, templates, contact lists and their
 imports, campaigns, account settings, alerts and quick send."""
 
-import base64
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -10,7 +9,6 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
-from sendline.errors import FieldProblem, PayloadTooLarge
 from sendline.services import alerts, campaigns, catalog, contact_lists, quick_send, settings
 
 config.validate_at_cold_start(config.store_settings, config.queue_settings, config.api_settings,
@@ -20,7 +18,6 @@ tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
 app = http.make_resolver()
 
-MAX_INLINE_CSV = 5 * 1024 * 1024  # larger files go to the presigned upload URL
 
 
 def _ok(status, body):
@@ -139,23 +136,13 @@ def contacts(list_id: str):
     return _ok(200, contact_lists.contacts_page(runtime.records(), list_id, after, limit))
 
 
-def _csv_body() -> bytes | None:
-    """The file when the request carries it (text/csv), else None (the client will upload)."""
-    event = app.current_event
-    if not event.body:
-        return None
-    raw = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("utf-8")
-    if len(raw) > MAX_INLINE_CSV:
-        raise PayloadTooLarge(FieldProblem("body", "files over 5 MB go to the upload URL: post without a body"))
-    return raw
-
 
 @app.post("/v1/contact-lists/<list_id>/imports")
 def start_import(list_id: str):
     http.require_operator(app)
     filename = app.current_event.get_query_string_value("filename")
     record = contact_lists.start_import(runtime.records(), runtime.uploads(), list_id, utcnow(),
-                                        body=_csv_body(), filename=filename)
+                                        body=http.csv_body(app, "files over 5 MB go to the upload URL: post without a body"), filename=filename)
     return _ok(202, record)
 
 
@@ -177,8 +164,7 @@ def import_report(import_id: str):
     body, url = contact_lists.report_csv(runtime.records(), runtime.uploads(), import_id)
     if url:
         return Response(status_code=303, headers={"Location": url}, body="")
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=body.decode("utf-8"),
-                    headers={"Content-Disposition": f'attachment; filename="import-{import_id}-report.csv"'})
+    return http.csv_download(body.decode("utf-8"), f"import-{import_id}-report.csv")
 
 
 # -- campaigns --------------------------------------------------------------------------------

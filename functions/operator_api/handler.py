@@ -1,16 +1,14 @@
 """Operator API: lead flows, leads and the DNC list (Bearer operator token)."""
 
-import base64
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import ValidationError
 
 from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
-from sendline.errors import FieldProblem, PayloadTooLarge, ValidationFailed
+from sendline.errors import ValidationFailed
 from sendline.services import flows, inbound
 from sendline.services.consent import consent_csv, consent_record
 from sendline.services.api_keys import issue_api_key, list_api_keys
@@ -24,7 +22,6 @@ tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_work
 metrics = Metrics()
 app = http.make_resolver()
 
-MAX_INLINE_CSV = 5 * 1024 * 1024  # as a contact import's body (campaign_api)
 
 
 @app.post("/v1/flows")
@@ -120,26 +117,15 @@ def dnc_search():
 @app.post("/v1/dnc/imports")
 def dnc_import():
     http.require_operator(app)
-    return http.json_response(200, import_dnc(runtime.records(), _csv_body(), utcnow()))
+    return http.json_response(200, import_dnc(runtime.records(), http.csv_body(app, "larger than 5 MB: split the file"), utcnow()))
 
 
 @app.get("/v1/dnc/export.csv")
 def dnc_export():
     http.require_operator(app)
     filename = f"dnc-{utcnow():%Y-%m-%d}.csv"
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=export_csv(runtime.records()),
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return http.csv_download(export_csv(runtime.records()), filename)
 
-
-def _csv_body() -> bytes | None:
-    """The CSV file the request carries as its body (text/csv), or None when it has none."""
-    event = app.current_event
-    if not event.body:
-        return None
-    raw = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("utf-8")
-    if len(raw) > MAX_INLINE_CSV:
-        raise PayloadTooLarge(FieldProblem("body", "larger than 5 MB: split the file"))
-    return raw
 
 
 # -- inbound texts and consent --------------------------------------------------------------------
@@ -166,8 +152,7 @@ def consent(phone: str):
     http.require_operator(app)
     record = consent_record(runtime.records(), unquote(phone))
     if (app.current_event.get_query_string_value("format") or "").lower() == "csv":
-        return Response(status_code=200, content_type="text/csv; charset=utf-8", body=consent_csv(record),
-                        headers={"Content-Disposition": f'attachment; filename="consent-{record["phone"][1:]}.csv"'})
+        return http.csv_download(consent_csv(record), f"consent-{record['phone'][1:]}.csv")
     return http.json_response(200, record)
 
 

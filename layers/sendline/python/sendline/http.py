@@ -6,6 +6,7 @@ or `require_operator()`; business rules stay in the services.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -129,6 +130,26 @@ def submit_lead_request(app: APIGatewayHttpResolver) -> tuple[SubmitResult, Resp
     result = submit_lead(runtime.records(), runtime.send_queue(), payload(app), identity, request_origin(app),
                          utcnow())
     return result, json_response(200, result.to_response(), window.headers())
+
+
+MAX_INLINE_CSV = 5 * 1024 * 1024  # a CSV file posted as the request's body
+
+
+def csv_body(app: APIGatewayHttpResolver, too_large: str) -> bytes | None:
+    """The CSV file the request carries as its body, or None when it has none; over 5 MB it is
+    a 413 whose reason is `too_large`."""
+    event = app.current_event
+    if not event.body:
+        return None
+    raw = base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode("utf-8")
+    if len(raw) > MAX_INLINE_CSV:
+        raise PayloadTooLarge(FieldProblem("body", too_large))
+    return raw
+
+
+def csv_download(body: str, filename: str) -> Response:
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=body,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def int_param(app: APIGatewayHttpResolver, name: str, *, default: int, low: int, high: int) -> int:
