@@ -338,6 +338,18 @@ def _load(path: Path) -> dict[str, Any]:
         return {}
 
 
+def quietly(run: Any) -> Any:
+    """Run in-process handlers with their stdout (Powertools logs and EMF metrics) kept off the
+    tables; on failure, the end of it goes to stderr."""
+    handler_output = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(handler_output):
+            return run()
+    except Exception:
+        sys.stderr.write(handler_output.getvalue()[-5000:])
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     selected = args.only or list(BENCHMARKS)
@@ -360,14 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     if "aws" in selected:
         from bench import aws_calls
 
-        # The handlers print their Powertools logs and metrics (EMF) to stdout; keep them off the table.
-        handler_output = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(handler_output):
-                results["aws_requests"] = stamp(aws_calls.run(leads=args.leads))
-        except Exception:
-            sys.stderr.write(handler_output.getvalue()[-5000:])
-            raise
+        results["aws_requests"] = stamp(quietly(lambda: aws_calls.run(leads=args.leads)))
         save()
         sections.append(aws_tables(results["aws_requests"]))
         print(sections[-1] + "\n", flush=True)
@@ -393,13 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         local = campaign.run(contacts=args.campaign_contacts, rate=args.campaign_rate, numbers=args.campaign_numbers,
                              number_mps=args.campaign_number_mps, tick_seconds=args.campaign_tick_seconds,
                              variant_seconds=args.campaign_variant_seconds)
-        handler_output = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(handler_output):
-                calls = campaign_calls.campaign_run(contacts=args.campaign_aws_contacts)
-        except Exception:
-            sys.stderr.write(handler_output.getvalue()[-5000:])
-            raise
+        calls = quietly(lambda: campaign_calls.campaign_run(contacts=args.campaign_aws_contacts))
         results["campaign"] = stamp({"local": local, "aws_requests": calls,
                                      "wall_s": round(time.perf_counter() - clock, 1)})
         save()
@@ -410,13 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
         clock = time.perf_counter()
         reader = import_memory.run(args.import_rows)
-        handler_output = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(handler_output):
-                handler = campaign_calls.import_run(rows=args.import_handler_rows)
-        except Exception:
-            sys.stderr.write(handler_output.getvalue()[-5000:])
-            raise
+        handler = quietly(lambda: campaign_calls.import_run(rows=args.import_handler_rows))
         results["import"] = stamp({"reader": reader, "handler": handler,
                                    "wall_s": round(time.perf_counter() - clock, 1)})
         save()
