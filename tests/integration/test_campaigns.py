@@ -13,6 +13,8 @@ import respx
 
 from sendline import runtime
 from sendline.adapters.queue import SendQueue, SendRequest
+from sendline.domain.pacing import choose_creative
+from sendline.domain.phones import mask_phone
 from sendline.services.auto_pause import check_auto_pause
 from sendline.services.dispatch import dispatch_tick
 from sendline.services.sending import SendResult, send_message
@@ -253,10 +255,15 @@ def test_dispatch_releases_at_the_rate_with_sticky_senders_and_records_creatives
     sent = [parse_qs(call.request.content.decode()) for call in route.calls]
     senders = {s["To"][0]: s["From"][0] for s in sent}
     assert sorted(senders) == NEW_YORK
-    bodies = sorted(s["Body"][0].split()[0] for s in sent)
-    assert set(bodies) == {"A", "B"}
+    # Each contact gets the creative its weighted draw gives it (the draw depends on the random
+    # campaign id, so with six contacts one creative may take all six), and the text says so.
+    weights = [("c1", 1), ("c2", 1)]
+    expected = {phone: choose_creative(cid, phone, weights) for phone in NEW_YORK}
+    assert {s["To"][0]: s["Body"][0].split()[0] for s in sent} == {
+        phone: {"c1": "A", "c2": "B"}[creative] for phone, creative in expected.items()}
     messages = ok(fns.http("GET", f"/v1/campaigns/{cid}/messages", headers=OPERATOR))["messages"]
-    assert {m["creative_id"] for m in messages} == {"c1", "c2"}
+    assert {m["to_masked"]: m["creative_id"] for m in messages} == {
+        mask_phone(phone): creative for phone, creative in expected.items()}
     assert all(m["status"] == "sent" for m in messages)
     third = dispatch_tick(records, queue, NOON + timedelta(minutes=2))
     assert third.completed == [cid]
