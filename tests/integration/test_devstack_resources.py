@@ -197,6 +197,88 @@ def test_a_table_query_reads_its_partition_with_order_prefix_and_pages(moto_url:
     assert [item for page in pages for item in page] == [("B", "MSG#02"), ("B", "MSG#01"), ("B", "MSG#00")]
 
 
+def _index_page(dynamodb: Any, pk: str, **kwargs: Any) -> list[tuple[str, str]]:
+    found, key = [], None
+    while True:
+        page = dynamodb.query(TableName=spec.TABLE.name, IndexName="gsi1", KeyConditionExpression="gsi1pk = :pk",
+                              ExpressionAttributeValues={":pk": {"S": pk}},
+                              **({"ExclusiveStartKey": key} if key else {}), **kwargs)
+        found.extend((i["pk"]["S"], i["gsi1sk"]["S"]) for i in page["Items"])
+        key = page.get("LastEvaluatedKey")
+        if not key:
+            return found
+
+
+def test_an_index_query_sees_every_write_path_into_and_out_of_its_partition(moto_url: str) -> None:
+    # Given items put one by one, in a batch and in a transaction into one index partition
+    dynamodb = resources.aws_client("dynamodb", moto_url)
+    resources.create_table(dynamodb)
+    table = spec.TABLE.name
+
+    def item(n: int, listing: str = "IDX#A") -> dict[str, Any]:
+        return {"pk": {"S": f"IDXITEM#{n}"}, "sk": {"S": "M"}, "gsi1pk": {"S": listing}, "gsi1sk": {"S": f"{n:02d}"}}
+
+    dynamodb.put_item(TableName=table, Item=item(1))
+    dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item(n)}} for n in (2, 3, 4)]})
+    dynamodb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": item(5)}}])
+    # an update that creates an item straight into the partition
+    dynamodb.update_item(TableName=table, Key={"pk": {"S": "IDXITEM#6"}, "sk": {"S": "M"}},
+                         UpdateExpression="SET gsi1pk = :pk, gsi1sk = :sk",
+                         ExpressionAttributeValues={":pk": {"S": "IDX#A"}, ":sk": {"S": "06"}})
+    # and one in another partition
+    dynamodb.put_item(TableName=table, Item=item(7, "IDX#B"))
+    assert _index_page(dynamodb, "IDX#A") == [(f"IDXITEM#{n}", f"{n:02d}") for n in range(1, 7)]
+
+    # When items move between partitions, leave the index, are deleted, and a cancelled
+    # transaction tries to move one
+    key = lambda n: {"pk": {"S": f"IDXITEM#{n}"}, "sk": {"S": "M"}}  # noqa: E731
+    dynamodb.update_item(TableName=table, Key=key(2), UpdateExpression="SET gsi1pk = :pk",
+                         ExpressionAttributeValues={":pk": {"S": "IDX#B"}})
+    dynamodb.transact_write_items(TransactItems=[{"Update": {
+        "TableName": table, "Key": key(3), "UpdateExpression": "REMOVE gsi1pk"}}])
+    dynamodb.delete_item(TableName=table, Key=key(4))
+    dynamodb.update_item(TableName=table, Key=key(7), UpdateExpression="SET gsi1pk = :pk, gsi1sk = :sk",
+                         ExpressionAttributeValues={":pk": {"S": "IDX#A"}, ":sk": {"S": "00"}})
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": key(5), "UpdateExpression": "SET gsi1pk = :pk",
+                        "ExpressionAttributeValues": {":pk": {"S": "IDX#B"}}}},
+            {"ConditionCheck": {"TableName": table, "Key": key(1), "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+
+    # Then each partition holds exactly its items, in index order, page by page and newest first
+    assert _index_page(dynamodb, "IDX#A", Limit=2) == [
+        ("IDXITEM#7", "00"), ("IDXITEM#1", "01"), ("IDXITEM#5", "05"), ("IDXITEM#6", "06")]
+    assert _index_page(dynamodb, "IDX#A", ScanIndexForward=False, Limit=3) == [
+        ("IDXITEM#6", "06"), ("IDXITEM#5", "05"), ("IDXITEM#1", "01"), ("IDXITEM#7", "00")]
+    assert _index_page(dynamodb, "IDX#B") == [("IDXITEM#2", "02")]
+    # and an item put back into the partition it left is found again
+    dynamodb.put_item(TableName=table, Item=item(2))
+    assert [pk for pk, _ in _index_page(dynamodb, "IDX#A")] == [
+        "IDXITEM#7", "IDXITEM#1", "IDXITEM#2", "IDXITEM#5", "IDXITEM#6"]
+
+
+def test_an_index_query_never_reads_the_whole_table(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a table with items in and out of an index partition (moto serves in this process)
+    from moto.dynamodb.models.table import Table
+
+    dynamodb = resources.aws_client("dynamodb", moto_url)
+    resources.create_table(dynamodb)
+    for n in range(30):
+        dynamodb.put_item(TableName=spec.TABLE.name, Item={
+            "pk": {"S": f"WHOLE#{n}"}, "sk": {"S": "M"}, "gsi1pk": {"S": "WHOLE#A" if n < 3 else "WHOLE#B"},
+            "gsi1sk": {"S": f"{n:02d}"}})
+    whole_table_reads = []
+    real_all_items = Table.all_items
+    monkeypatch.setattr(Table, "all_items", lambda self: whole_table_reads.append(1) or real_all_items(self))
+
+    # When the index is queried
+    found = _index_page(dynamodb, "WHOLE#A")
+
+    # Then its partition's items come back without moto listing the table
+    assert (found, whole_table_reads) == ([(f"WHOLE#{n}", f"{n:02d}") for n in range(3)], [])
+
+
 def test_function_environment_holds_every_contract_variable() -> None:
     queue = resources.QueueResources("sends", "http://q/sends", "arn:q", "http://q/dlq", "arn:d")
 
