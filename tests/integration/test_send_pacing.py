@@ -79,5 +79,8 @@ def test_a_busy_number_gives_its_campaigns_turn_way(fns):
     assert (next_free(records, "CAMP#c1"), next_free(records, "NUM#busy")) == (T0 + 200_000, T0 + 1_000_000)
     # ...so the campaign's next turn goes to another number's text.
     assert records.reserve_send_time([campaign, free], T0, HORIZON, give_way=True) == T0 + 200_000
-    # A number that holds the campaign back by no more than one campaign turn is waited for.
-    assert records.reserve_send_time([campaign, free], T0 + 500_000, HORIZON, give_way=True) == T0 + 700_000
+    # A number that would hold the campaign's turn back by more than a quarter of it gives way...
+    assert records.reserve_send_time([campaign, free], T0 + 400_000, HORIZON, give_way=True) is None
+    # ...and one that holds it back by no more than that is waited for.
+    assert records.reserve_send_time([campaign, free], T0 + 650_000, HORIZON, give_way=True) == T0 + 700_000
+    assert next_free(records, "CAMP#c1") == T0 + 900_000

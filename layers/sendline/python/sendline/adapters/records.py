@@ -34,6 +34,8 @@ from sendline.domain.status import MessageStatus
 from sendline.errors import ConditionFailed
 
 GSI1 = Index("gsi1", "gsi1pk", "gsi1sk")  # listings
+# A paced send waits for its number by at most this share of its campaign's spacing.
+GIVE_WAY_SHARE = 4
 DUE = Index("due", "due_pk", "due_sk")  # sparse: messages waiting for their send time
 DUE_SHARDS = 8
 DEDUPE_WINDOW = timedelta(hours=24)
@@ -637,8 +639,10 @@ class Records:
         moment then moves to the moment plus its spacing, so each key's sends are at least its
         spacing apart and no one-second window holds more than its rate. None when the moment
         would be more than `horizon_us` away, or, with `give_way`, when another key would make
-        the first key's turn wait more than the first key's spacing (a busy number does not hold
-        its campaign's turn: its text waits in the queue while other numbers' texts go).
+        the first key's turn wait more than a quarter of the first key's spacing (a busy number
+        does not hold its campaign's turn: its text waits in the queue while other numbers' texts
+        go; waiting for it would leave the campaign's turn unused, and at a number MPS that is a
+        whole multiple of the campaign's spacing that was one campaign turn in ten).
 
         One item per key holds its next free moment. The keys move together in one conditional
         write (a transaction when there are two), so a send never takes a turn from one key and
@@ -651,7 +655,7 @@ class Records:
             if moment - now_us > horizon_us:
                 return None
             first_key, first_interval = limits[0]
-            if give_way and moment > max(now_us, known[first_key]) + first_interval:
+            if give_way and moment > max(now_us, known[first_key]) + first_interval // GIVE_WAY_SHARE:
                 return None
             ops = [self.store.update_op(f"PACE#{key}", "PACE",
                                         set_fields={"next_at": moment + interval, "expires_at": expires},
