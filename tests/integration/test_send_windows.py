@@ -11,11 +11,11 @@ import pytest
 import respx
 
 from sendline import runtime
-from sendline.adapters.queue import SendRequest
+from sendline.adapters.queue import SendQueue, SendRequest
 from sendline.services.dispatch import dispatch_tick
 from sendline.services.sending import RetryLater, SendResult, send_message
 from tests.integration.conftest import INTEGRATOR, OPERATOR
-from tests.integration.test_campaigns import brand_with_numbers, campaign, contacts_csv, imported_list, launch, ok
+from tests.integration.test_campaigns import brand_with_numbers, campaign, contacts_csv, imported_list, launch, ok, worker
 from tests.integration.test_lead_flow import MESSAGES_URL, make_flow, twilio_created
 
 NEW_YORK = "+12125550142"  # federal window, 08:00-21:00 Eastern
@@ -295,3 +295,96 @@ def test_a_campaign_holds_each_contact_to_its_own_states_window(fns, daytime):
     assert florida["due_at"] == "2026-12-04T13:00:00.000Z"
     progress = ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}", headers=OPERATOR))["progress"]
     assert (progress["deferred"], progress["waiting"]) == (1, 1)
+
+
+# -- texts a day (Florida, Oklahoma, Maryland: 3 in any 24 hours) ------------------------------------
+def quick_send(fns, brand, to, body):
+    return ok(fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={
+        "to": to, "brand_id": brand["brand_id"], "body": body}), 202)
+
+
+def test_a_fourth_text_in_24_hours_to_a_florida_number_waits_until_the_first_is_a_day_old(fns, daytime):
+    # Given three texts to a Florida number at 10:00, 11:00 and 12:00 Eastern
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))
+    for hour, body in ((15, "one"), (16, "two"), (17, "three")):
+        daytime["value"] = utc(2026, 12, 4, hour, 0)
+        quick_send(fns, brand, FLORIDA, body)
+        assert send_queued(fns) == [body]
+
+    # When a fourth is sent at 13:00
+    daytime["value"] = utc(2026, 12, 4, 18, 0)
+    fourth = quick_send(fns, brand, FLORIDA, "four")
+
+    # Then it waits until 10:00 the next day, when the first is 24 hours old
+    assert send_queued(fns) == []
+    shown = message(fns, fourth["message_id"])
+    assert (shown["status"], shown["due_at"], shown["deferred_reason"]) == (
+        "scheduled", "2026-12-05T15:00:00.000Z", "daily_cap")
+    assert tick(fns, daytime, utc(2026, 12, 5, 14, 59))["due"] == 0
+    assert tick(fns, daytime, utc(2026, 12, 5, 15, 0))["queued"] == 1
+    assert send_queued(fns) == ["four"]
+    # and a fifth right after waits for the second to be a day old
+    fifth = quick_send(fns, brand, FLORIDA, "five")
+    assert send_queued(fns) == []
+    assert message(fns, fifth["message_id"])["due_at"] == "2026-12-05T16:00:00.000Z"
+
+
+def test_numbers_in_states_without_a_daily_cap_take_every_text(fns, daytime):
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))
+    sent = []
+    for hour, body in enumerate(("one", "two", "three", "four", "five")):
+        daytime["value"] = utc(2026, 12, 4, 15 + hour, 0)
+        quick_send(fns, brand, NEW_YORK, body)
+        sent += send_queued(fns)
+    assert sent == ["one", "two", "three", "four", "five"]
+    assert runtime.records().recent_sends(NEW_YORK) == ([], 0)
+
+
+def test_every_path_counts_toward_the_cap_and_a_capped_campaign_text_waits_in_the_campaign(fns, daytime, monkeypatch):
+    # SQS would hold each campaign text for its second of the minute: here they go at once.
+    real_send = SendQueue.send
+    monkeypatch.setattr(SendQueue, "send", lambda self, requests, delay_s=0: real_send(self, requests, 0))
+    # Given a Florida lead texted by its flow, then twice by quick send
+    daytime["value"] = utc(2026, 12, 4, 15, 0)
+    flow_id = make_flow(fns)
+    submit(fns, flow_id, FLORIDA, first_name="Ann")
+    brand = brand_with_numbers(fns)
+    for body in ("two", "three"):
+        quick_send(fns, brand, FLORIDA, body)
+    assert len(send_queued(fns)) == 3
+    # When a campaign reaches the same number and a New York one
+    imported = imported_list(fns, contacts_csv([NEW_YORK, FLORIDA]))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"])
+    launch(fns, made["campaign_id"])
+    dispatch_tick(runtime.records(), runtime.send_queue(), utc(2026, 12, 4, 16, 0))
+    with respx.mock() as carrier:
+        route = carrier.post(MESSAGES_URL).mock(side_effect=carrier_answer)
+        assert sorted(worker(fns, utc(2026, 12, 4, 16, 0))) == sorted([SendResult.SENT, SendResult.DEFERRED])
+    assert [dict(httpx.QueryParams(c.request.content.decode()))["To"] for c in route.calls] == [NEW_YORK]
+
+    # Then the Florida text waits among the campaign's deferred ones until 10:00 the next day
+    texts = ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/messages", headers=OPERATOR))["messages"]
+    assert sorted((m["to_masked"], m["status"], m.get("deferred_reason")) for m in texts) == [
+        ("+1212***0142", "sent", None), ("+1305***0142", "scheduled", "daily_cap")]
+    florida = runtime.records().get_message(next(m["message_id"] for m in texts if m["to_masked"] == "+1305***0142"))
+    assert florida["due_at"] == "2026-12-05T15:00:00.000Z"
+    assert dispatch_tick(runtime.records(), runtime.send_queue(), utc(2026, 12, 5, 14, 59)).released == {}
+    assert dispatch_tick(runtime.records(), runtime.send_queue(), utc(2026, 12, 5, 15, 0)).released == {
+        made["campaign_id"]: 1}
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(side_effect=carrier_answer)
+        assert worker(fns, utc(2026, 12, 5, 15, 0)) == [SendResult.SENT]
+    assert ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}", headers=OPERATOR))["progress"]["sent"] == 2
+
+
+def test_two_texts_counted_against_one_stale_view_of_the_cap_do_not_both_go(fns):
+    from sendline.errors import ConditionFailed
+
+    records = runtime.records()
+    records.note_recent_send(FLORIDA, [], 0, 1_796_400_000)
+    # A worker that read the record before that text was counted cannot count its own on it.
+    with pytest.raises(ConditionFailed):
+        records.note_recent_send(FLORIDA, [], 0, 1_796_400_001)
+    assert records.recent_sends(FLORIDA) == ([1_796_400_000], 1)
+    records.note_recent_send(FLORIDA, [1_796_400_000], 1, 1_796_400_002)
+    assert records.recent_sends(FLORIDA) == ([1_796_400_000, 1_796_400_002], 2)

@@ -164,6 +164,33 @@ def test_states_without_sundays_wait_until_monday():
     assert next_open(RHODE_ISLAND, utc(2026, 12, 5, 22, 0)) == utc(2026, 12, 7, 14, 0)
 
 
+LOUISIANA = "+15045550142"  # 08:00-20:00, no Sundays or public holidays, America/Chicago
+
+
+def test_states_without_texts_on_public_holidays_wait_for_the_next_working_day():
+    # Christmas 2026 is a Friday: Alabama (08:00-20:00, no Sundays) opens on Saturday at 08:00 CST.
+    christmas_10 = utc(2026, 12, 25, 16, 0)
+    assert (is_open(ALABAMA, christmas_10), is_open(NEW_YORK, christmas_10)) == (False, True)
+    assert next_open(ALABAMA, christmas_10) == utc(2026, 12, 26, 14, 0)
+    # Alabama's own holidays count: Confederate Memorial Day, Monday 2026-04-27 (CDT, UTC-5).
+    assert next_open(ALABAMA, utc(2026, 4, 27, 15, 0)) == utc(2026, 4, 28, 13, 0)
+    # Louisiana's Mardi Gras, Tuesday 2026-02-17, and Good Friday, 2026-04-03.
+    assert next_open(LOUISIANA, utc(2026, 2, 17, 16, 0)) == utc(2026, 2, 18, 14, 0)
+    assert next_open(LOUISIANA, utc(2026, 4, 3, 15, 0)) == utc(2026, 4, 4, 13, 0)
+    # Rhode Island's Victory Day, Monday 2026-08-10 (EDT): Tuesday at 09:00.
+    assert next_open(RHODE_ISLAND, utc(2026, 8, 10, 14, 0)) == utc(2026, 8, 11, 13, 0)
+    # An observed day counts: Independence Day 2026 is a Saturday, observed on Friday 07-03,
+    # so Alabama's next opening after Thursday evening is Monday 07-06 (Sunday has none either).
+    assert next_open(ALABAMA, utc(2026, 7, 3, 1, 30)) == utc(2026, 7, 6, 13, 0)
+    # Florida keeps its hours on a holiday: it has no holiday rule.
+    assert is_open(FLORIDA, christmas_10) is True
+
+
+def test_an_operator_window_keeps_the_states_holidays():
+    narrowed = SendWindow.parse("10:00", "12:00")
+    assert next_open(ALABAMA, utc(2026, 12, 25, 16, 0), narrowed) == utc(2026, 12, 26, 16, 0)  # Saturday 10:00 CST
+
+
 def test_next_open_across_the_march_dst_change():
     # Saturday 2026-03-07 21:00 EST; clocks go 02:00 -> 03:00 on Sunday 03-08: 08:00 is EDT, UTC-4.
     assert next_open(NEW_YORK, utc(2026, 3, 8, 2, 0)) == utc(2026, 3, 8, 12, 0)
@@ -247,3 +274,13 @@ def test_a_window_that_never_meets_the_states_has_no_opening():
 def test_an_open_moment_is_its_own_next_opening():
     at = utc(2026, 12, 3, 18, 0)
     assert next_open(NEW_YORK, at) == at
+
+
+@pytest.mark.parametrize("phone, cap", [
+    (FLORIDA, 3), ("+14055550142", 3), ("+14105550142", 3),  # Florida, Oklahoma, Maryland
+    (NEW_YORK, None), (TEXAS, None), (PUERTO_RICO, None), (TOLL_FREE, None),
+])
+def test_the_states_that_cap_texts_a_day_are_in_the_table(phone, cap):
+    from sendline.domain.send_window import daily_cap
+
+    assert daily_cap(phone) == cap

@@ -689,6 +689,25 @@ class Records:
                 continue
             self._pace_hints[key] = moment_us
 
+    # -- texts per recipient in 24 hours (the states that cap them) --------------------------------
+    def recent_sends(self, phone: str) -> tuple[list[int], int]:
+        """When (epoch seconds, oldest first) the latest capped texts to a phone went, and the
+        version of that record, 0 when there is none. Only numbers whose state caps texts a day
+        have one: PHONE#{phone} / RECENT."""
+        item = self.store.get(f"PHONE#{phone}", "RECENT")
+        if not item:
+            return [], 0
+        return sorted(int(t) for t in item.get("sent_at") or ()), int(item.get("version") or 0)
+
+    def note_recent_send(self, phone: str, kept: Sequence[int], version: int, at: int) -> None:
+        """Count a text about to go to `phone` at `at`, keeping `kept` (the sends still inside
+        24 hours), provided nobody counted one since `version` was read: ConditionFailed
+        otherwise, and the caller reads again."""
+        self.store.update(f"PHONE#{phone}", "RECENT",
+                          set_fields={"sent_at": [*kept, at], "version": version + 1, "expires_at": at + 2 * 86_400},
+                          condition="attribute_not_exists(#c_version) OR #c_version = :version",
+                          condition_values={":version": version})
+
     # -- phone validation results (30-day cache) ------------------------------------------------
     def get_phone_intel(self, phone: str, provider: str, now: datetime) -> dict[str, Any] | None:
         """A provider's answer for a phone, while it is fresh (each provider's kept apart:

@@ -21,7 +21,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -61,9 +61,12 @@ class Hours:
 
 @dataclass(frozen=True)
 class StateRule:
-    """The hours a place allows texts on each weekday, Monday first; None for a day with none."""
+    """The hours a place allows texts on each weekday, Monday first; None for a day with none.
+    `holidays_of` names the state whose public holidays have no texts at all (Alabama's,
+    Louisiana's, Rhode Island's), None where holidays are ordinary days."""
 
     days: tuple[Hours | None, ...]
+    holidays_of: str | None = None
 
     @classmethod
     def daily(cls, hours: Hours, *, sundays: bool = True) -> StateRule:
@@ -72,11 +75,28 @@ class StateRule:
     def on(self, weekday: int) -> Hours | None:
         return self.days[weekday]
 
+    def on_date(self, day: date) -> Hours | None:
+        """The hours of this local date: none on the state's public holidays."""
+        if self.holidays_of and day in public_holidays(self.holidays_of, day.year):
+            return None
+        return self.days[day.weekday()]
+
     def __and__(self, other: StateRule) -> StateRule:
-        return StateRule(tuple(a & b if a and b else None for a, b in zip(self.days, other.days, strict=True)))
+        return StateRule(tuple(a & b if a and b else None for a, b in zip(self.days, other.days, strict=True)),
+                         self.holidays_of or other.holidays_of)
 
     def within(self, hours: Hours) -> StateRule:
-        return StateRule(tuple(day & hours if day else None for day in self.days))
+        return StateRule(tuple(day & hours if day else None for day in self.days), self.holidays_of)
+
+
+@lru_cache(maxsize=64)
+def public_holidays(state: str, year: int) -> frozenset[date]:
+    """A US state's public holidays in a year, the days they are observed included (the
+    `holidays` package's calendar of federal and state holidays). Loaded only for the states
+    whose rules need it: the package takes tens of milliseconds to import."""
+    import holidays
+
+    return frozenset(holidays.country_holidays("US", subdiv=state, years=year))
 
 
 @dataclass(frozen=True)
@@ -111,16 +131,18 @@ class QuietHoursTable:
     names: dict[str, str]  # a state's name or alias, lower case -> its code
     territories: dict[str, str]  # phonenumbers region -> the territory's zone
     area_codes: dict[str, str]  # a US area code -> its state
+    daily_caps: dict[str, int]  # state -> the most texts one recipient may get in 24 hours
 
 
 def _hours(entry: dict[str, str]) -> Hours:
     return Hours(clock(entry["start"]), clock(entry["end"]))
 
 
-def _rule(entry: dict[str, Any]) -> StateRule:
+def _rule(entry: dict[str, Any], code: str | None = None) -> StateRule:
     every_day = _hours(entry["hours"])
     days = entry.get("days") or {}
-    return StateRule(tuple((_hours(days[d]) if days[d] else None) if d in days else every_day for d in DAYS))
+    return StateRule(tuple((_hours(days[d]) if days[d] else None) if d in days else every_day for d in DAYS),
+                     code if entry.get("no_texts_on_public_holidays") else None)
 
 
 def rules_file() -> Path:
@@ -137,7 +159,7 @@ def quiet_hours() -> QuietHoursTable:
     federal = _rule(data["federal"])
     states, names = {}, {}
     for code, entry in data["states"].items():
-        states[code] = federal & _rule(entry) if "hours" in entry else federal
+        states[code] = federal & _rule(entry, code) if "hours" in entry else federal
         for name in (entry["name"], *entry.get("aliases", ())):
             names[name.lower()] = code
     territories = {}
@@ -145,9 +167,11 @@ def quiet_hours() -> QuietHoursTable:
         states[code] = federal & _rule(entry) if "hours" in entry else federal
         territories[code] = entry["zone"]
     area_codes = json.loads(AREA_CODES_FILE.read_text(encoding="utf-8"))["states"]
+    daily_caps = {code: int(entry["max_texts_per_24h"]) for code, entry in data["states"].items()
+                  if entry.get("max_texts_per_24h")}
     return QuietHoursTable(federal=federal, unknown_state=federal & _rule(data["unknown_state"]),
                            unknown_state_zones=tuple(data["unknown_state_zones"]), states=states, names=names,
-                           territories=territories, area_codes=area_codes)
+                           territories=territories, area_codes=area_codes, daily_caps=daily_caps)
 
 
 @dataclass(frozen=True)
@@ -185,6 +209,13 @@ def place_of(e164: str) -> Place:
     return Place(state, zones or table.unknown_state_zones)
 
 
+def daily_cap(e164: str) -> int | None:
+    """The most texts this number may get in any 24 hours under its state's law (Florida,
+    Oklahoma, Maryland: 3), or None where the state sets no such cap."""
+    state = place_of(e164).state
+    return quiet_hours().daily_caps.get(state) if state else None
+
+
 def zones_for(e164: str) -> tuple[str, ...]:
     return place_of(e164).zones
 
@@ -208,7 +239,7 @@ def rule_for(e164: str, window: SendWindow = SendWindow()) -> StateRule:
 def _inside(moment: datetime, zones: tuple[str, ...], rule: StateRule) -> bool:
     for zone in zones:
         local = moment.astimezone(ZoneInfo(zone))
-        hours = rule.on(local.weekday())
+        hours = rule.on_date(local.date())
         if hours is None or local.time() not in hours:
             return False
     return True
@@ -237,7 +268,7 @@ def next_open(e164: str, moment: datetime, window: SendWindow = SendWindow()) ->
         first_day = moment.astimezone(tz).date()
         for offset in range(HORIZON.days + 1):
             day = first_day + timedelta(days=offset)
-            hours = rule.on(day.weekday())
+            hours = rule.on_date(day)
             if hours is not None:
                 opening = datetime.combine(day, hours.start, tzinfo=tz).astimezone(moment.tzinfo)
                 if moment < opening <= moment + HORIZON:

@@ -1,11 +1,12 @@
 """The checks a worker makes just before a text goes to the carrier, beyond the DNC list:
-the campaign's state and send window, the recipient's phone validation, and the pace of the
-campaign and of the sending number."""
+the campaign's state and send window, the recipient's phone validation, the texts a day the
+recipient's state allows, and the pace of the campaign and of the sending number."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -14,7 +15,7 @@ from aws_lambda_powertools import Logger
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
 from sendline.domain.phones import mask_phone
-from sendline.domain.send_window import is_open, next_open
+from sendline.domain.send_window import daily_cap, is_open, next_open
 from sendline.domain.status import MessageStatus
 from sendline.domain.validation_rules import screen
 from sendline.services.campaigns import CampaignStatus, send_window_of
@@ -98,6 +99,32 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
                                line_type=intel.get("line_type"), carrier=intel.get("carrier"),
                                provider=str(intel.get("provider"))), int(rules.get("min_score", 0)))
     return reason
+
+
+DAY_S = 86_400
+
+
+@dataclass(frozen=True)
+class DailyRoom:
+    """Room for one more text today to a recipient whose state caps them: the sends still
+    inside 24 hours and the version of their record, to count this one with."""
+
+    kept: list[int]
+    version: int
+
+
+def daily_room(records: Records, phone: str, now: datetime) -> DailyRoom | datetime | None:
+    """None when the recipient's state caps nothing; the room to count this text in when there
+    is some; else the moment the oldest of the last texts turns 24 hours old and room opens."""
+    cap = daily_cap(phone)
+    if cap is None:
+        return None
+    at = int(now.timestamp())
+    sent, version = records.recent_sends(phone)
+    kept = [t for t in sent if t > at - DAY_S]
+    if len(kept) >= cap:
+        return datetime.fromtimestamp(kept[-cap] + DAY_S, UTC)
+    return DailyRoom(kept[-(cap - 1):] if cap > 1 else [], version)
 
 
 _numbers: dict[str, tuple[float, dict[str, Any] | None]] = {}

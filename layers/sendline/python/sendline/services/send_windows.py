@@ -25,6 +25,8 @@ from sendline.domain.status import MessageStatus
 from sendline.services.settings import AccountSettings, current_settings
 
 OUTSIDE_SEND_WINDOW = "outside_send_window"
+# The recipient's state caps the texts one person may get in 24 hours, and this one would pass it.
+DAILY_CAP = "daily_cap"
 # When the flow's window and the state's never meet within the horizon, look again this much later.
 RETRY_WITHOUT_OPENING = timedelta(hours=1)
 
@@ -57,11 +59,12 @@ class Windows:
         return next_open(phone, now, window) or now + RETRY_WITHOUT_OPENING
 
 
-def defer(records: Records, message: Mapping[str, Any], now: datetime, opens: datetime) -> dict[str, Any]:
+def defer(records: Records, message: Mapping[str, Any], now: datetime, opens: datetime,
+          reason: str = OUTSIDE_SEND_WINDOW) -> dict[str, Any]:
     """Back to `scheduled`, due at the window's opening. A drip taken out of `scheduled` counts
     as pending again (Records.transition), so the counters match where the text is."""
     return records.transition(message, MessageStatus.SCHEDULED, now, due_at=iso(opens),
-                              fields={"deferred_reason": OUTSIDE_SEND_WINDOW})
+                              fields={"deferred_reason": reason})
 
 
 class Hold(StrEnum):
@@ -82,8 +85,14 @@ def hold_outside_window(records: Records, message: Mapping[str, Any], flow: Mapp
     opens = Windows(records).next_opening(message["to"], now, flow)
     if opens is None:
         return None
+    return hold_until(records, message, now, opens, OUTSIDE_SEND_WINDOW)
+
+
+def hold_until(records: Records, message: Mapping[str, Any], now: datetime, opens: datetime, reason: str) -> Hold:
+    """Defer a text the worker must not send before `opens` (see hold_outside_window for why a
+    text still `scheduled` is looked at again rather than deferred)."""
     if MessageStatus(message["status"]) == MessageStatus.SCHEDULED:
         due = message.get("due_at")
         return Hold.DEFERRED if due and parse_iso(due) > now else Hold.NOT_MARKED_YET
-    defer(records, message, now, opens)
+    defer(records, message, now, opens, reason)
     return Hold.DEFERRED

@@ -30,11 +30,13 @@ from sendline.services.delivery import apply_parked_receipts
 from sendline.services.dnc import record_failure
 from sendline.services.campaigns import REQUEUE_AFTER
 from sendline.services.flows import PAUSED
-from sendline.services.send_windows import Hold, hold_outside_window
+from sendline.services.send_windows import DAILY_CAP, Hold, hold_outside_window, hold_until
 from sendline.services.send_checks import (
+    DailyRoom,
     PhoneLookups,
     Verdict,
     campaign_verdict,
+    daily_room,
     pacing_limits,
     reserve_send_time,
     validation_skip,
@@ -153,6 +155,11 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
         if reason:
             records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
             return SendResult.SKIPPED
+    room = daily_room(records, message["to"], now)
+    if isinstance(room, datetime):
+        if hold_until(records, message, now, room, DAILY_CAP) == Hold.NOT_MARKED_YET:
+            raise RetryLater(2, "over the recipient's daily cap, not yet marked queued", pacing=True)
+        return SendResult.DEFERRED
     limits = pacing_limits(records, message, campaign)
     # The turn is taken as of this moment, not when the worker took the request: the checks
     # above took time, and a turn already past would send at once, closer to the next one.
@@ -160,6 +167,8 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
     if send_at is None:
         raise RetryLater(1 + random.randint(0, 2), "the campaign's rate or the number's MPS has no turn free yet",
                          pacing=True)
+    if isinstance(room, DailyRoom):
+        _count_toward_daily_cap(records, message, room, limits, send_at)
 
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1
@@ -173,6 +182,18 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
     wait_until(send_at)
     outcome = carrier.send(to=message["to"], from_=message["from_number"], body=message["body"])
     return _record_outcome(records, claimed, claim_id, attempts, outcome, max(now, send_at))
+
+
+def _count_toward_daily_cap(records: Records, message: dict, room: DailyRoom, limits: list[tuple[str, int]],
+                            send_at: datetime) -> None:
+    """Count the text against its recipient's daily cap before it goes (a text that then fails
+    still counts: the cap is never passed). Another text to the same person counted meanwhile
+    means the room must be looked at again."""
+    try:
+        records.note_recent_send(message["to"], room.kept, room.version, int(send_at.timestamp()))
+    except ConditionFailed:
+        records.release_send_time(limits, int(send_at.timestamp() * 1_000_000))
+        raise RetryLater(1, "another text to this recipient was counted meanwhile", pacing=True) from None
 
 
 def _record_outcome(records: Records, message: dict, claim_id: str, attempts: int, outcome: SendOutcome,
