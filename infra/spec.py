@@ -145,12 +145,15 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("DELETE", "/v1/dnc/{phone}", "operator"),
             Route("GET", "/v1/dnc", "operator"),
             Route("POST", "/v1/dnc/imports", "operator"),
+            Route("GET", "/v1/dnc/imports", "operator"),
             Route("GET", "/v1/dnc/export.csv", "operator"),
             Route("GET", "/v1/inbound", "operator"),
             Route("GET", "/v1/inbound/by-number", "operator"),
             Route("GET", "/v1/consent/{phone}", "operator"),
         ),
         publishes_to=("sends",),
+        # DNC files are imported from the uploads bucket, like contact files.
+        uses_uploads=True,
     ),
     Function(
         name="campaign_api",
@@ -201,7 +204,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="contacts_import",
-        description="Streams an uploaded contacts CSV into its list and writes the import report.",
+        description="Streams an uploaded CSV into its contact list or onto the DNC list and writes the import report.",
         memory_mb=512,
         timeout_s=IMPORT_TIMEOUT_S,
         queue=QueueTrigger(queue="imports", batch_size=1, max_concurrency=2),

@@ -12,11 +12,13 @@ from sendline.errors import ValidationFailed
 from sendline.services import flows, inbound
 from sendline.services.consent import consent_csv, consent_record
 from sendline.services.api_keys import issue_api_key, list_api_keys
-from sendline.services.dnc import add_to_dnc, check_dnc, export_csv, import_dnc, remove_from_dnc, search_dnc
+from sendline.services.dnc import add_to_dnc, check_dnc, export_csv, remove_from_dnc, search_dnc
+from sendline.services.dnc_imports import list_dnc_imports, start_dnc_import
 from sendline.services.leads import lead_view
 from sendline.services.validation import problems_from
 
-config.validate_at_cold_start(config.store_settings, config.queue_settings, config.api_settings)
+config.validate_at_cold_start(config.store_settings, config.queue_settings, config.api_settings,
+                              config.uploads_settings)
 logger = Logger()
 tracer = Tracer(patch_modules=["boto3"])  # httpx stays unloaded: only send_worker calls the carrier
 metrics = Metrics()
@@ -117,7 +119,15 @@ def dnc_search():
 @app.post("/v1/dnc/imports")
 def dnc_import():
     http.require_operator(app)
-    return http.json_response(200, import_dnc(runtime.records(), http.csv_body(app, "larger than 5 MB: split the file"), utcnow()))
+    body = http.csv_body(app, "files over 5 MB go to the upload URL: post without a body")
+    filename = app.current_event.get_query_string_value("filename")
+    return http.json_response(202, start_dnc_import(runtime.records(), runtime.uploads(), utcnow(), body, filename))
+
+
+@app.get("/v1/dnc/imports")
+def dnc_imports():
+    http.require_operator(app)
+    return http.json_response(200, {"imports": list_dnc_imports(runtime.records())})
 
 
 @app.get("/v1/dnc/export.csv")

@@ -130,19 +130,32 @@ MESSY_CSV = (
 )
 
 
+def imported(fns, body, headers=None):
+    """POST a file as the request's body, let its upload event run the import; returns the
+    import's record and its report's rows."""
+    started = fns.http("POST", "/v1/dnc/imports", headers={**OPERATOR, **(headers or {})}, body=body)
+    assert started.status == 202, started.body
+    assert (started.body["kind"], started.body["status"]) == ("dnc", "uploaded")
+    assert fns.drain_imports() == 1
+    record = fns.http("GET", f"/v1/imports/{started.body['import_id']}", headers=OPERATOR).body
+    report = fns.http("GET", f"/v1/imports/{started.body['import_id']}/report.csv", headers=OPERATOR)
+    rows = report.body.splitlines() if report.status == 200 else None
+    return record, rows
+
+
 def test_a_messy_csv_is_imported_and_every_row_reported(fns):
     runtime.records().add_dnc("+12125550145", "keyword", T0, "STOP")
-    result = fns.http("POST", "/v1/dnc/imports", headers={**OPERATOR, "content-type": "text/csv"}, body=MESSY_CSV)
-    assert result.status == 200, result.body
-    assert result.body == {
-        "success": True, "complete": True, "rows_read": 7, "added": 3, "already_listed": 1, "duplicates": 1,
+    record, report = imported(fns, MESSY_CSV, {"content-type": "text/csv"})
+    assert {k: record[k] for k in ("status", "rows_read", "added", "already_listed", "duplicates", "rejected",
+                                   "rejected_by_reason", "encoding", "delimiter", "phone_column")} == {
+        "status": "completed", "rows_read": 7, "added": 3, "already_listed": 1, "duplicates": 1,
         "rejected": 2, "rejected_by_reason": {"contains letters": 1, "digits lost to Excel scientific notation": 1},
-        "duplicate_lines": [{"line": 5, "first_line": 2}],
-        "rejected_lines": [{"line": 4, "reason": "contains letters", "value": "212-555-CALL"},
-                           {"line": 9, "reason": "digits lost to Excel scientific notation", "value": "2.12555E+09"}],
-        "lines_truncated": False, "encoding": "windows-1252", "delimiter": "semicolon", "phone_column": "Mobile Phone"}
-    imported = dnc_page(fns, "?source=import")["entries"]
-    assert sorted((e["phone"], e["detail"]) for e in imported) == [
+        "encoding": "windows-1252", "delimiter": "semicolon", "phone_column": "Mobile Phone"}
+    assert report == ["line,outcome,reason,value", "4,rejected,contains letters,212-555-CALL",
+                      "5,duplicate,same phone as line 2,+1212***0142",
+                      "9,rejected,digits lost to Excel scientific notation,2.12555E+09"]
+    imported_entries = dnc_page(fns, "?source=import")["entries"]
+    assert sorted((e["phone"], e["detail"]) for e in imported_entries) == [
         ("+12125550142", "line 2"), ("+12125550143", "line 3"), ("+12125550144", "line 7")]
     kept = dnc_page(fns, "?q=2125550145")["entries"]
     assert [(e["source"], e["added_at"]) for e in kept] == [("keyword", "2026-03-01T10:00:00.000Z")]
@@ -150,17 +163,19 @@ def test_a_messy_csv_is_imported_and_every_row_reported(fns):
 
 def test_importing_the_same_file_again_adds_nothing(fns):
     body = "phone\n2125550142\n2125550143\n"
-    first = fns.http("POST", "/v1/dnc/imports", headers=OPERATOR, body=body).body
-    again = fns.http("POST", "/v1/dnc/imports", headers=OPERATOR, body=body).body
+    first, _ = imported(fns, body)
+    again, _ = imported(fns, body)
     assert (first["added"], first["already_listed"]) == (2, 0)
     assert (again["rows_read"], again["added"], again["already_listed"]) == (2, 0, 2)
+    listed = fns.http("GET", "/v1/dnc/imports", headers=OPERATOR).body["imports"]
+    assert [i["import_id"] for i in listed] == [again["import_id"], first["import_id"]]
 
 
 def test_an_import_of_more_numbers_than_one_batch_lists_them_all(fns):
     phones = [f"+1212555{n:04d}" for n in range(1000, 1250)]
-    body = "phone\n" + "\n".join(phones) + "\n"
-    report = fns.http("POST", "/v1/dnc/imports", headers=OPERATOR, body=body).body
-    assert (report["rows_read"], report["added"], report["rejected"]) == (250, 250, 0)
+    record, report = imported(fns, "phone\n" + "\n".join(phones) + "\n")
+    assert (record["rows_read"], record["added"], record["rejected"], report) == (
+        250, 250, 0, ["line,outcome,reason,value"])
     listed = []
     cursor = ""
     while True:
@@ -172,23 +187,39 @@ def test_an_import_of_more_numbers_than_one_batch_lists_them_all(fns):
     assert sorted(listed) == phones
 
 
+def test_a_file_of_any_size_goes_through_a_presigned_upload(fns):
+    started = fns.http("POST", "/v1/dnc/imports?filename=stops.csv", headers=OPERATOR)
+    assert started.status == 202, started.body
+    assert {k: started.body[k] for k in ("kind", "status", "filename")} == {
+        "kind": "dnc", "status": "awaiting_upload", "filename": "stops.csv"}
+    assert (started.body["upload"]["method"], started.body["upload"]["headers"]) == ("PUT", {"Content-Type": "text/csv"})
+    # What the client's PUT to the presigned URL does: the object lands under the import's key.
+    runtime.uploads().put(f"imports/{started.body['import_id']}/contacts.csv", b"cell\n2125550101\n", "text/csv")
+    assert fns.drain_imports() == 1
+    record = fns.http("GET", f"/v1/imports/{started.body['import_id']}", headers=OPERATOR).body
+    assert (record["status"], record["added"], record["phone_column"]) == ("completed", 1, "cell")
+    assert phones_of(dnc_page(fns)) == ["+12125550101"]
+
+
 def test_a_line_that_stops_the_reading_is_reported_and_the_numbers_before_it_stay_listed(fns):
     body = "phone\n2125550142\n" + "x" * (2 * 1024 * 1024)  # no line break: not text lines at all
-    report = fns.http("POST", "/v1/dnc/imports", headers=OPERATOR, body=body).body
-    assert {k: report[k] for k in ("complete", "error", "rows_read", "added")} == {
-        "complete": False, "error": "line 3 is longer than 1048576 characters: not a contacts list",
+    record, _ = imported(fns, body)
+    assert {k: record[k] for k in ("status", "error", "rows_read", "added")} == {
+        "status": "failed", "error": "line 3 is longer than 1048576 characters: not a contacts list",
         "rows_read": 1, "added": 1}
     assert phones_of(dnc_page(fns)) == ["+12125550142"]
 
 
-def test_a_file_over_5_mb_is_refused(fns):
+def test_a_file_over_5_mb_in_the_request_is_sent_to_the_upload_url(fns):
     body = "phone\n" + "2125550142\n" * (5 * 1024 * 1024 // 11 + 1)
     result = fns.http("POST", "/v1/dnc/imports", headers=OPERATOR, body=body)
-    assert (result.status, result.body["errors"]) == (413, [{"field": "body", "reason": "larger than 5 MB: split the file"}])
+    assert (result.status, result.body["errors"]) == (413, [{
+        "field": "body", "reason": "files over 5 MB go to the upload URL: post without a body"}])
 
 
 @pytest.mark.parametrize(("body", "reason"), [
-    ("", "is empty; send the CSV file as the body (Content-Type: text/csv)"),
+    ("  \n", "is empty; send the CSV file as the body (Content-Type: text/csv), or post without a body for an "
+              "upload URL"),
     ("name,notes\nAnn,hi\n", "no phone column (found name, notes): name it phone, mobile or cell"),
     ("2125550142\n2125550143\n", "the first row is a contact, not a header: add a header row that names the phone "
                                  "column (phone, mobile or cell)"),
@@ -196,6 +227,7 @@ def test_a_file_over_5_mb_is_refused(fns):
 def test_a_file_that_is_not_a_phone_list_is_refused_with_the_reason(fns, body, reason):
     result = fns.http("POST", "/v1/dnc/imports", headers=OPERATOR, body=body)
     assert (result.status, result.body["errors"]) == (422, [{"field": "body", "reason": reason}])
+    assert fns.drain_imports() == 0
     assert dnc_page(fns)["entries"] == []
 
 

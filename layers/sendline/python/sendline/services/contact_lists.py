@@ -148,6 +148,10 @@ def run_import(records: Records, uploads: Uploads, import_id: str, clock: Callab
     record = get_import(records, import_id)
     if record["status"] in ("completed", "failed"):
         return record
+    if record.get("kind") == "dnc":
+        from sendline.services.dnc_imports import run_dnc_import  # it builds on this module
+
+        return run_dnc_import(records, uploads, record, clock)
     records.update_entity("IMPORT", import_id, set_fields={"status": "importing", "started_at": iso(now)})
     tally = ImportTally()
     added = on_dnc = 0

@@ -19,18 +19,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from sendline.adapters.records import DNC_BATCH, Records
+from sendline.adapters.records import Records
 from sendline.domain.clock import iso
-from sendline.domain.contacts_csv import (
-    REPORT_VALUE_LENGTH,
-    ContactRow,
-    CsvUnreadable,
-    FirstLineByPhone,
-    RowDuplicate,
-    RowRejected,
-    read_contacts,
-    spreadsheet_text,
-)
+from sendline.domain.contacts_csv import spreadsheet_text
 from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
 from sendline.domain.status import MessageStatus
 from sendline.errors import FieldProblem, ValidationFailed
@@ -43,10 +34,6 @@ SOURCES = ("keyword", "phrase", "operator", "api", "import", "auto_dnc")
 # With a filter that drops entries (source, part of a number), a page reads at most this many
 # entries; a page can then hold fewer than `limit`, and `next_cursor` goes on from there.
 MAX_EXAMINED_PER_PAGE = 1000
-# The import's answer lists every duplicate and rejected line up to this many; beyond it the
-# counts stay exact and `lines_truncated` says the list was cut (the answer must stay under
-# Lambda's 6 MB).
-MAX_REPORTED_LINES = 10_000
 EXPORT_COLUMNS = ("phone", "source", "added_at", "code", "detail")
 _FAILED = frozenset({MessageStatus.UNDELIVERED.value, MessageStatus.FAILED.value})
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
@@ -180,87 +167,7 @@ def _position(cursor: str | None) -> str | None:
         return ""
 
 
-# -- bulk import and export ---------------------------------------------------------------------
-def import_dnc(records: Records, body: bytes | None, now: datetime) -> dict[str, Any]:
-    """Add every number of a CSV file (read like a contacts file; only the phone column
-    matters) with source `import`. Every row ends in the report: added, already listed, a
-    duplicate of an earlier line, or rejected with its line and reason."""
-    if not body or not body.strip():
-        raise ValidationFailed(FieldProblem("body", "is empty; send the CSV file as the body (Content-Type: text/csv)"))
-    report: dict[str, Any] = {"success": True, "complete": True, "rows_read": 0, "added": 0, "already_listed": 0,
-                              "duplicates": 0, "rejected": 0, "rejected_by_reason": {}, "duplicate_lines": [],
-                              "rejected_lines": [], "lines_truncated": False}
-    try:
-        layout, events = read_contacts(io.BytesIO(body))
-    except CsvUnreadable as exc:
-        raise ValidationFailed(FieldProblem("body", exc.reason)) from None
-    report.update(encoding=layout.encoding, phone_column=layout.phone_column,
-                  delimiter={",": "comma", ";": "semicolon", "\t": "tab"}.get(layout.delimiter, layout.delimiter))
-    first_lines = FirstLineByPhone()
-    batch: dict[str, str] = {}
-    try:
-        for event in events:
-            report["rows_read"] += 1
-            if isinstance(event, RowDuplicate):
-                _report_duplicate(report, event.line, event.first_line)
-                continue
-            phone = _phone_of(event)
-            if phone is None:
-                _report_rejected(report, event)
-            elif (first := first_lines.first_line(phone, event.line)) != event.line:
-                _report_duplicate(report, event.line, first)
-            else:
-                batch[phone] = f"line {event.line}"
-                if len(batch) == DNC_BATCH:
-                    _add_batch(records, report, batch, now)
-    except CsvUnreadable as exc:
-        # The rows before the line that stopped the reading are on the list; the report says where.
-        report.update(complete=False, error=exc.reason)
-    _add_batch(records, report, batch, now)
-    logger.info("DNC import", extra={k: report[k] for k in ("rows_read", "added", "already_listed", "rejected")})
-    return report
-
-
-def _phone_of(event: ContactRow | RowRejected) -> str | None:
-    """The row's number, if it has a usable one. A row the contacts reader rejects for another
-    cell (a long note) still names a number that asked not to be texted: it is listed."""
-    if isinstance(event, ContactRow):
-        return event.phone
-    try:
-        return normalise_phone(event.value).e164
-    except PhoneRejected:
-        return None
-
-
-def _add_batch(records: Records, report: dict[str, Any], batch: dict[str, str], now: datetime) -> None:
-    if batch:
-        added = len(records.add_dnc_many(batch, "import", now))
-        report["added"] += added
-        report["already_listed"] += len(batch) - added
-        batch.clear()
-
-
-def _report_duplicate(report: dict[str, Any], line: int, first_line: int) -> None:
-    report["duplicates"] += 1
-    if _room_for_a_line(report):
-        report["duplicate_lines"].append({"line": line, "first_line": first_line})
-
-
-def _report_rejected(report: dict[str, Any], event: RowRejected) -> None:
-    report["rejected"] += 1
-    report["rejected_by_reason"][event.reason] = report["rejected_by_reason"].get(event.reason, 0) + 1
-    if _room_for_a_line(report):
-        report["rejected_lines"].append({"line": event.line, "reason": event.reason,
-                                         "value": event.value[:REPORT_VALUE_LENGTH]})
-
-
-def _room_for_a_line(report: dict[str, Any]) -> bool:
-    if len(report["duplicate_lines"]) + len(report["rejected_lines"]) < MAX_REPORTED_LINES:
-        return True
-    report["lines_truncated"] = True
-    return False
-
-
+# -- export -------------------------------------------------------------------------------------
 def export_rows(records: Records) -> Iterator[str]:
     """The whole list as CSV text (EXPORT_COLUMNS), newest first, one line at a time. A cell a
     spreadsheet would run as a formula (a detail starting with '=') is made text."""
