@@ -34,7 +34,7 @@ def inbound_text():
     result = handle_inbound(records, params, utcnow(),
                             carrier_handles_keywords=settings.carrier_handles_standard_keywords)
     metrics.add_metric(name="InboundText", unit=MetricUnit.Count, value=1)
-    logger.info("inbound", extra={"keyword": result.record["keyword"], "action": result.record["action"],
+    logger.info("inbound", extra={"keyword": result.record.get("keyword"), "action": result.record.get("action"),
                                   "replied": bool(result.reply)})
     return Response(status_code=200, content_type="text/xml", body=result.twiml())
 

@@ -253,6 +253,19 @@ def test_a_retried_webhook_acts_and_replies_once(fns, clock):
     assert len(fns.http("GET", "/v1/inbound", headers=OPERATOR).body["inbound"]) == 1
 
 
+def test_a_retried_ordinary_reply_is_answered_empty_not_with_an_error(fns, clock):
+    # An ordinary reply matches no keyword; its stored record has none to show on the retry.
+    params = {"MessageSid": "SM" + "6" * 32, "AccountSid": "AC" + "1" * 32, "From": "+12125550151", "To": FLOW_NUMBER,
+              "Body": "sounds good", "NumMedia": "0"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(INBOUND_URL, params)
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
+    first = fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers)
+    second = fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers)
+    assert (first.status, first.body) == (200, EMPTY)
+    assert (second.status, second.body) == (200, EMPTY)
+    assert [i["body"] for i in fns.http("GET", "/v1/inbound", headers=OPERATOR).body["inbound"]] == ["sounds good"]
+
+
 def test_an_unsigned_inbound_is_refused(fns, clock):
     params = {"MessageSid": "SM" + "8" * 32, "From": LEAD_PHONE, "To": FLOW_NUMBER, "Body": "STOP"}
     result = fns.http("POST", "/webhooks/twilio/inbound", body=form(params),
