@@ -324,6 +324,25 @@ def _cheap_sqs_receives() -> None:
     sqs_models.Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)
 
 
+_tuned = False
+
+
+def tune_moto() -> None:
+    """moto as the local stack and the tests use it: each DynamoDB transaction backs up only
+    the items it touches, a Query reads one partition of the table or of an index, and SQS
+    receives cost one pass over the queue. Idempotent (each patch wraps the one before it, so
+    they go on once); changes no result, only the cost."""
+    global _tuned
+    if _tuned:
+        return
+    _tuned = True
+    _item_level_transactions()
+    _partition_queries()
+    _partition_index_queries()
+    _cached_module_list()
+    _cheap_sqs_receives()
+
+
 def start_moto(host: str = "127.0.0.1", port: int = 0,
                wrap: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None) -> tuple[Any, str]:
     """Starts moto's threaded server in this process; returns it and its URL. `wrap` adds
@@ -338,11 +357,7 @@ def start_moto(host: str = "127.0.0.1", port: int = 0,
 
     # werkzeug logs every request at INFO.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    _item_level_transactions()
-    _partition_queries()
-    _partition_index_queries()
-    _cached_module_list()
-    _cheap_sqs_receives()
+    tune_moto()
 
     class Server(ThreadedMotoServer):
         # ThreadedMotoServer's own entry point, with the app wrapped.
