@@ -18,7 +18,7 @@ from moto import mock_aws
 from devstack import apigw
 from devstack.lambda_runtime import LambdaContext, load_handler_copy
 from devstack.pollers import sqs_event
-from devstack.resources import bucket_name, create_resources
+from devstack.resources import bucket_name, create_resources, tune_moto
 from infra import spec
 from sendline import runtime
 from sendline.services.api_keys import register_api_key
@@ -136,6 +136,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true",
     }
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    tune_moto()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with mock_aws():

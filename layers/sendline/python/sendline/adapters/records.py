@@ -23,13 +23,26 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sendline.adapters.store import CounterUpdate, Index, Store
-from sendline.domain.clock import iso
-from sendline.domain.counters import LEVEL_COUNTERS, scopes_for, time_buckets, transition_deltas
+from sendline.domain.clock import iso, parse_iso
+from sendline.domain.counters import (
+    LEVEL_COUNTERS,
+    carrier_name,
+    dimension_scopes,
+    inbound_deltas,
+    is_delivery_counter,
+    reply_deltas,
+    scopes_for,
+    source_scopes,
+    time_buckets,
+    transition_deltas,
+    with_carrier_split,
+)
 from sendline.domain.status import MessageStatus
 from sendline.errors import ConditionFailed
 
@@ -39,6 +52,8 @@ GIVE_WAY_SHARE = 4
 DUE = Index("due", "due_pk", "due_sk")  # sparse: messages waiting for their send time
 DUE_SHARDS = 8
 DEDUPE_WINDOW = timedelta(hours=24)
+# A reply is counted against the text it answers if that text went within this long before.
+LAST_TEXT_TTL_S = 30 * 86_400
 STATUS_CONDITION = "#c_status = :old_status"
 DNC_LISTING = "DNCS"  # gsi1 partition of the DNC list
 DNC_BATCH = 100  # numbers added in one transaction (DynamoDB allows 100 items)
@@ -100,9 +115,7 @@ def _listing_pk(message: Mapping[str, Any]) -> str:
 
 
 def scopes_of(message: Mapping[str, Any]) -> tuple[str, ...]:
-    if message.get("campaign_id"):
-        return ("ALL", f"CAMP#{message['campaign_id']}")
-    return scopes_for(message.get("flow_id"))
+    return source_scopes(message)
 
 
 MAX_ID_LENGTH = 100  # ids we issue are 29 characters; anything longer cannot be one of ours
@@ -130,11 +143,67 @@ def _campaign_deltas(old: MessageStatus, new: MessageStatus, fields: Mapping[str
     return deltas
 
 
+class Counts:
+    """Counter changes gathered for one write: each (scope, bucket) once, whatever added to it,
+    since a transaction may touch an item only once."""
+
+    def __init__(self, timezone: str):
+        self.timezone = timezone
+        self.by_key: dict[tuple[str, str], dict[str, int]] = {}
+
+    def add(self, scopes: Iterable[str], at: datetime, deltas: Mapping[str, int]) -> None:
+        """Flows (sent, delivered...) go to the total, day and hour buckets; levels (pending
+        receipts, pending drips) only to the total, where a level means something."""
+        if not deltas:
+            return
+        total, *periods = time_buckets(at, self.timezone)
+        flows = {k: v for k, v in deltas.items() if k not in LEVEL_COUNTERS}
+        for scope in scopes:
+            for bucket, changes in ((total, deltas), *((p, flows) for p in periods)):
+                kept = self.by_key.setdefault((scope, bucket), {})
+                for name, value in changes.items():
+                    kept[name] = kept.get(name, 0) + value
+
+    def add_message(self, message: Mapping[str, Any], at: datetime, deltas: Mapping[str, int]) -> None:
+        """A text's counter changes: every delta in its source scopes (the account, its campaign
+        or flow); once it was attempted, the delivery counters also in its brand, number,
+        carrier and creative, and split by carrier everywhere but in the carrier's own scope."""
+        if not message.get("attempted_at"):
+            self.add(source_scopes(message), at, deltas)
+            return
+        carrier = carrier_name(message.get("carrier"))
+        delivery = {k: v for k, v in deltas.items() if is_delivery_counter(k)}
+        carrier_scope = f"CARRIER#{carrier}"
+        self.add(source_scopes(message), at, with_carrier_split(dict(deltas), carrier))
+        self.add([s for s in dimension_scopes(message) if s != carrier_scope], at, with_carrier_split(delivery, carrier))
+        self.add([carrier_scope], at, delivery)
+
+    def ops(self, store: Store) -> list[dict[str, Any]]:
+        by_bucket: dict[str, dict[str, dict[str, int]]] = {}
+        for (scope, bucket), changes in self.by_key.items():
+            by_bucket.setdefault(scope, {})[bucket] = changes
+        ops: list[dict[str, Any]] = []
+        for scope, buckets in by_bucket.items():
+            ops += store.counter_ops(CounterUpdate((scope,), buckets))
+        return ops
+
+
 class Records:
     def __init__(self, store: Store, timezone: str = "UTC"):
         self.store = store
         self.timezone = timezone
         self._pace_hints: dict[str, int] = {}  # key -> the next free send moment last seen
+        self._remembered: dict[str, tuple[float, Any]] = {}
+
+    def remembered(self, key: str, max_age_s: float, load: Callable[[], Any]) -> Any:
+        """`load()`'s answer, kept for `max_age_s` in this execution environment: for what the
+        send path reads for every text but changes seldom (sending numbers, account settings)."""
+        found = self._remembered.get(key)
+        if found and time.monotonic() - found[0] < max_age_s:
+            return found[1]
+        value = load()
+        self._remembered[key] = (time.monotonic(), value)
+        return value
 
     # -- integrator keys and rate windows ---------------------------------------------------
     def put_api_key(self, key_hash: str, key_id: str, name: str, hint: str, now: datetime) -> None:
@@ -303,6 +372,9 @@ class Records:
         step = int(message.get("step") or 0)
         updates: dict[str, Any] = {"status": new.value, "updated_at": stamp,
                                    "gsi1sk": f"{stamp}#{message['message_id']}", **(fields or {})}
+        attempted_before = message.get("attempted_at")
+        if old == MessageStatus.SENDING and new in (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.UNKNOWN):
+            updates["attempted_at"] = stamp
         remove: list[str] = []
         if due_at is not None:
             updates.update(_due_fields(message, due_at), due_at=due_at)
@@ -319,12 +391,17 @@ class Records:
         ops = [self.store.update_op(pk, sk, set_fields=updates, remove=remove,
                                     condition=condition, condition_values=values)]
         deltas = transition_deltas(old, new, step=step, segments=int(updates.get("segments") or 0),
-                                   cost_micros=int(updates.get("cost_micros") or 0))
+                                   cost_micros=int(updates.get("cost_micros") or 0),
+                                   revenue_micros=int(updates.get("revenue_micros") or 0),
+                                   fee_micros=int(updates.get("fee_micros") or 0),
+                                   error_code=str(updates.get("error_code") or "") or None)
         if due_at is not None and step > 0 and old != MessageStatus.SCHEDULED:
             deltas["pending_drips"] = deltas.get("pending_drips", 0) + 1
         if message.get("campaign_id"):
             deltas.update(_campaign_deltas(old, new, fields or {}))
-        ops += self._counter_ops(scopes_of(message), now, deltas)
+        # A receipt counts in the hour its text was attempted, not the hour it came.
+        counted_at = parse_iso(attempted_before) if attempted_before else now
+        ops += self.message_counter_ops({**message, **updates}, counted_at, deltas)
         ops += list(extra_ops or [])
         if len(ops) == 1:
             self.store.update_one(ops[0])  # a lone conditional update costs half a transaction
@@ -335,17 +412,33 @@ class Records:
             merged.pop(field, None)
         return merged
 
+    def message_counter_ops(self, message: Mapping[str, Any], at: datetime,
+                            deltas: Mapping[str, int]) -> list[dict[str, Any]]:
+        counts = Counts(self.timezone)
+        counts.add_message(message, at, deltas)
+        return counts.ops(self.store)
+
     def _counter_ops(self, scopes: tuple[str, ...], now: datetime, deltas: Mapping[str, int]) -> list[dict[str, Any]]:
-        """Flows (sent, delivered...) go to the total, day and hour buckets; levels (pending
-        receipts, pending drips) only to the total, where a level means something."""
-        if not deltas:
-            return []
-        total, *periods = time_buckets(now, self.timezone)
-        flows = {k: v for k, v in deltas.items() if k not in LEVEL_COUNTERS}
-        return self.store.counter_ops(CounterUpdate(scopes, {total: deltas, **{p: flows for p in periods}}))
+        counts = Counts(self.timezone)
+        counts.add(scopes, now, deltas)
+        return counts.ops(self.store)
 
     def sid_link_op(self, provider_sid: str, msg_id: str) -> dict[str, Any]:
         return self.store.put_op({"pk": f"SID#{provider_sid}", "sk": "SID", "message_id": msg_id})
+
+    def last_text_op(self, message: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        """Remember the latest text a phone got from a sending number: its reply or opt-out is
+        counted against that text (its campaign, creative, number, the hour it went)."""
+        return self.store.put_op({"pk": f"PHONE#{message['to']}", "sk": f"LAST#{message['from_number']}",
+                                  "message_id": message["message_id"], "sent_at": iso(now),
+                                  "expires_at": int(now.timestamp()) + LAST_TEXT_TTL_S})
+
+    def last_text(self, phone: str, number: str) -> dict[str, Any] | None:
+        """The latest text `phone` got from `number` (within LAST_TEXT_TTL_S), as its message."""
+        pointer = self.store.get(f"PHONE#{phone}", f"LAST#{number}", consistent=False)
+        if not pointer or int(pointer.get("expires_at", 0)) < int(time.time()):
+            return None  # TTL removes an expired item some time after it expires
+        return self.get_message(pointer["message_id"])
 
     def find_by_sid(self, provider_sid: str) -> dict[str, Any] | None:
         link = self.store.get(f"SID#{provider_sid}", "SID")
@@ -385,14 +478,25 @@ class Records:
                                                      limit=limit)]
 
     # -- inbound texts ------------------------------------------------------------------------
-    def put_inbound(self, record: Mapping[str, Any]) -> bool:
+    def put_inbound(self, record: Mapping[str, Any], answered: Mapping[str, Any] | None = None) -> bool:
         """Stored once per provider sid (Twilio may retry a webhook); False when it was stored
-        before."""
+        before. Counted in the same transaction: for the number texted (and its brand) when it
+        came, and, when it answers `answered` (the latest text the sender got from that number),
+        as that text's reply or opt-out, in the hour that text went."""
         day = record["received_at"][:10]
+        item = {"pk": f"INBOUND#{record['message_sid']}", "sk": "INBOUND", "gsi1pk": f"INBOX#{day}",
+                "gsi1sk": f"{record['received_at']}#{record['message_sid']}", **record}
+        received = parse_iso(record["received_at"])
+        scopes = ["ALL"] + [f"NUM#{record['to']}"] * bool(record.get("to"))
+        scopes += [f"BRAND#{record['brand_id']}"] * bool(record.get("brand_id"))
+        counts = Counts(self.timezone)
+        counts.add(scopes, received, inbound_deltas(record.get("intent") or "none"))
+        if answered is not None:
+            counts.add_message(answered, parse_iso(answered["attempted_at"]),
+                               reply_deltas(record.get("intent") or "none", record.get("action") or ""))
+        ops = [self.store.put_op(item, "attribute_not_exists(pk)"), *counts.ops(self.store)]
         try:
-            self.store.put({"pk": f"INBOUND#{record['message_sid']}", "sk": "INBOUND", "gsi1pk": f"INBOX#{day}",
-                            "gsi1sk": f"{record['received_at']}#{record['message_sid']}", **record},
-                           condition="attribute_not_exists(pk)")
+            self.store.transact(ops)
         except ConditionFailed:
             return False
         return True

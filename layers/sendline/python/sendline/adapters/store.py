@@ -146,6 +146,18 @@ class Store:
             time.sleep(min(2.0, 0.05 * 2 ** attempt))
         raise StoreThrottled("batch_write_item left items unprocessed")
 
+    def scan(self, *, consistent: bool = True) -> Iterator[dict[str, Any]]:
+        """Every item of the table, page by page. For jobs only (the recount): no request path
+        scans."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "ConsistentRead": consistent}
+        while True:
+            response = self._call("scan", **kwargs)
+            for item in response.get("Items", []):
+                yield deserialize(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def batch_get(self, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         """Many items by key, 100 at a time, retrying unprocessed keys."""
         unique = list(dict.fromkeys(keys))

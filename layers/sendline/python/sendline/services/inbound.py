@@ -101,11 +101,15 @@ def handle_inbound(records: Records, params: Mapping[str, str], now: datetime, *
         else:
             taken, reply = _other_reply(context)
 
+    answered = records.last_text(sender, to) if to else None
+    if answered is not None and not answered.get("attempted_at"):
+        answered = None
     record = {"message_sid": sid, "from": sender, "from_masked": mask_phone(sender), "to": to, "body": body,
               "keyword": keyword, "intent": action.value if keyword else KeywordAction.NONE.value, "action": taken,
               "reply": reply, "brand_id": brand["brand_id"] if brand else None,
-              "drips_cancelled": context.cancelled, "received_at": iso(now)}
-    if not records.put_inbound(record):
+              "drips_cancelled": context.cancelled, "received_at": iso(now),
+              "answers_message_id": answered["message_id"] if answered else None}
+    if not records.put_inbound(record, answered):
         return InboundResult(records.get_inbound(sid) or record, None)
     return InboundResult(record, reply)
 

@@ -4,7 +4,6 @@ recipient's state allows, and the pace of the campaign and of the sending number
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,9 +68,18 @@ def campaign_verdict(records: Records, message: dict[str, Any], now: datetime) -
     return None, campaign
 
 
+@dataclass(frozen=True)
+class Screening:
+    """What phone validation said of a recipient: why not to text it (None: text it) and its
+    carrier, when the lookup named one."""
+
+    skip_reason: str | None = None
+    carrier: str | None = None
+
+
 def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | None, campaign: dict[str, Any],
-                    message: dict[str, Any], now: datetime) -> str | None:
-    """The skip reason phone validation gives this recipient, or None to send.
+                    message: dict[str, Any], now: datetime) -> Screening:
+    """The skip reason phone validation gives this recipient (None to send), and its carrier.
 
     Results are kept for 30 days, so a contact in several campaigns is looked up (and paid
     for) once a month. A lookup that fails says nothing about the number: the text goes."""
@@ -80,7 +88,7 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
 
     rules = campaign.get("validation") or {}
     if not rules.get("enabled_for_campaigns") or lookups is None:
-        return None
+        return Screening()
     phone = message["to"]
     provider = rules.get("provider", "activity_score")
     intel = records.get_phone_intel(phone, provider, now)
@@ -89,7 +97,7 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
             result = lookups(provider).lookup(phone)
         except LookupFailed as exc:
             logger.warning("phone lookup failed", extra={"to": mask_phone(phone), "reason": exc.reason})
-            return None
+            return Screening()
         intel = {"valid": result.valid, "activity_score": result.activity_score, "line_type": result.line_type,
                  "carrier": result.carrier, "provider": result.provider}
         records.put_phone_intel(phone, provider, intel, now, INTEL_TTL)
@@ -98,7 +106,7 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
     reason = screen(PhoneIntel(phone=phone, valid=bool(intel.get("valid")), activity_score=intel.get("activity_score"),
                                line_type=intel.get("line_type"), carrier=intel.get("carrier"),
                                provider=str(intel.get("provider"))), int(rules.get("min_score", 0)))
-    return reason
+    return Screening(reason, intel.get("carrier"))
 
 
 DAY_S = 86_400
@@ -127,17 +135,17 @@ def daily_room(records: Records, phone: str, now: datetime) -> DailyRoom | datet
     return DailyRoom(kept[-(cap - 1):] if cap > 1 else [], version)
 
 
-_numbers: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+
+def sending_brand(records: Records, number: str) -> str | None:
+    """The brand a registered sending number belongs to (None for one not registered)."""
+    found = _sending_number(records, number)
+    return found.get("brand_id") if found else None
 
 
 def _sending_number(records: Records, number: str) -> dict[str, Any] | None:
     """Registered sending numbers, cached for half a minute per execution environment."""
-    cached = _numbers.get(number)
-    if cached and time.monotonic() - cached[0] < NUMBER_CACHE_S:
-        return cached[1]
-    found = records.get_entity("NUMBER", number)
-    _numbers[number] = (time.monotonic(), found)
-    return found
+    return records.remembered(f"NUMBER#{number}", NUMBER_CACHE_S, lambda: records.get_entity("NUMBER", number))
 
 
 def pacing_limits(records: Records, message: dict[str, Any], campaign: dict[str, Any] | None) -> list[tuple[str, int]]:

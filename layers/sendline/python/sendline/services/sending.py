@@ -30,6 +30,7 @@ from sendline.services.delivery import apply_parked_receipts
 from sendline.services.dnc import record_failure
 from sendline.services.campaigns import REQUEUE_AFTER
 from sendline.services.flows import PAUSED
+from sendline.services.settings import recent_settings
 from sendline.services.send_windows import DAILY_CAP, Hold, hold_outside_window, hold_until
 from sendline.services.send_checks import (
     DailyRoom,
@@ -38,6 +39,7 @@ from sendline.services.send_checks import (
     campaign_verdict,
     daily_room,
     pacing_limits,
+    sending_brand,
     reserve_send_time,
     validation_skip,
 )
@@ -150,11 +152,11 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
     if records.get_dnc(message["to"]):
         records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": "opted_out"})
         return SendResult.SKIPPED
-    if campaign is not None:
-        reason = validation_skip(records, lookups, campaign, message, now)
-        if reason:
-            records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": reason})
-            return SendResult.SKIPPED
+    screening = validation_skip(records, lookups, campaign, message, now) if campaign is not None else None
+    if screening and screening.skip_reason:
+        records.transition(message, MessageStatus.SKIPPED, now, fields={"skip_reason": screening.skip_reason,
+                                                                          "carrier": screening.carrier})
+        return SendResult.SKIPPED
     room = daily_room(records, message["to"], now)
     if isinstance(room, datetime):
         if hold_until(records, message, now, room, DAILY_CAP) == Hold.NOT_MARKED_YET:
@@ -173,8 +175,12 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
     claim_id = uuid.uuid4().hex
     attempts = int(message.get("attempts") or 0) + 1
     try:
+        # What the text is counted under once the carrier is asked: its brand (a flow's text
+        # takes its sending number's), and its recipient's carrier when a lookup named it.
         claimed = records.transition(message, MessageStatus.SENDING, now, fields={
-            "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts})
+            "claim_id": claim_id, "claimed_at": iso(now), "attempts": attempts,
+            "brand_id": message.get("brand_id") or sending_brand(records, message["from_number"]),
+            "carrier": (screening.carrier if screening else None) or message.get("carrier")})
     except ConditionFailed:
         records.release_send_time(limits, int(send_at.timestamp() * 1_000_000))
         raise
@@ -200,6 +206,7 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
                     now: datetime) -> SendResult:
     masked = mask_phone(message["to"])
     if isinstance(outcome, Accepted):
+        billing = recent_settings(records).billing
         records.transition(message, MessageStatus.SENT, now, claim_id=claim_id, fields={
             "provider": "twilio",
             "provider_sid": outcome.provider_sid,
@@ -208,8 +215,11 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
             "price": outcome.price,
             "cost_micros": _cost_micros(outcome, message),
             "cost_estimated": not outcome.price,
+            "revenue_micros": micros(outcome.segments * billing.rate_for(message.get("brand_id"))),
+            "fee_micros": micros(outcome.segments * billing.carrier_fee_for(message.get("carrier"))),
             "sent_at": iso(now),
-        }, extra_ops=[records.sid_link_op(outcome.provider_sid, message["message_id"])])
+        }, extra_ops=[records.sid_link_op(outcome.provider_sid, message["message_id"]),
+                      records.last_text_op(message, now)])
         logger.info("sent", extra={"to": masked, "provider_sid": outcome.provider_sid})
         apply_parked_receipts(records, outcome.provider_sid, now)
         return SendResult.SENT
@@ -237,6 +247,10 @@ def _record_outcome(records: Records, message: dict, claim_id: str, attempts: in
     records.transition(message, MessageStatus.QUEUED, now, claim_id=claim_id, due_at=requeue_at,
                        fields={"last_error": outcome.reason, "claim_id": None, "claimed_at": None})
     raise RetryLater(delay, outcome.reason)
+
+
+def micros(dollars: float) -> int:
+    return int(round(dollars * 1_000_000))
 
 
 def _cost_micros(outcome: Accepted, message: dict) -> int:

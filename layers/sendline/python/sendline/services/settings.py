@@ -33,8 +33,44 @@ class AutoPauseSettings(BaseModel):
 
 
 class PriceSettings(BaseModel):
+    """What the provider charges per segment when it has not priced a text (yet): the text's
+    cost until the provider's own price arrives."""
+
     model_config = ConfigDict(extra="forbid")
     price_per_segment: float = Field(default=0.0079, ge=0, le=10)
+
+
+Rate = Annotated[float, Field(ge=0, le=10)]
+
+
+class BillingSettings(BaseModel):
+    """What the operator charges for texts, and what carriers add on top of the provider.
+
+    Revenue is a text's segments at its brand's rate (`brand_rates_per_segment`, by brand id)
+    or else `rate_per_segment`; carrier fees are its segments at its carrier's surcharge
+    (`carrier_fees_per_segment`, by carrier name as lookups give it: a name matches a carrier
+    whose name is it or contains it, ignoring case, the longest match winning, so "T-Mobile"
+    covers "T-Mobile USA, Inc."). Both are taken at the rates in force when the text is sent.
+    `low_balance_alert`: the balance under which the Command Center raises an alert."""
+
+    model_config = ConfigDict(extra="forbid")
+    rate_per_segment: Rate = 0.0
+    brand_rates_per_segment: dict[Annotated[str, Field(min_length=1, max_length=100)], Rate] = Field(
+        default_factory=dict, max_length=1000)
+    carrier_fees_per_segment: dict[Annotated[str, Field(min_length=1, max_length=60)], Rate] = Field(
+        default_factory=dict, max_length=200)
+    low_balance_alert: float = Field(default=50.0, ge=0, le=10_000_000)
+
+    def rate_for(self, brand_id: str | None) -> float:
+        return self.brand_rates_per_segment.get(brand_id or "", self.rate_per_segment)
+
+    def carrier_fee_for(self, carrier: str | None) -> float:
+        name = (carrier or "").casefold()
+        if not name:
+            return 0.0
+        matches = [(len(key), fee) for key, fee in self.carrier_fees_per_segment.items()
+                   if key.casefold() == name or key.casefold() in name]
+        return max(matches)[1] if matches else 0.0
 
 
 class InboundSettings(BaseModel):
@@ -100,6 +136,7 @@ class AccountSettings(BaseModel):
     validation: ValidationSettings = ValidationSettings()
     auto_pause: AutoPauseSettings = AutoPauseSettings()
     prices: PriceSettings = PriceSettings()
+    billing: BillingSettings = BillingSettings()
     send_windows: SendWindowSettings = SendWindowSettings()
     auto_dnc: AutoDncSettings = AutoDncSettings()
 
@@ -108,6 +145,15 @@ def current_settings(records: Records) -> AccountSettings:
     stored = records.get_settings()
     stored.pop("updated_at", None)
     return AccountSettings.model_validate(stored)
+
+
+SETTINGS_CACHE_S = 30.0
+
+
+def recent_settings(records: Records) -> AccountSettings:
+    """The settings as read at most half a minute ago in this execution environment: for the
+    send path, which needs the billing rates for every text."""
+    return records.remembered("settings", SETTINGS_CACHE_S, lambda: current_settings(records))
 
 
 def update_settings(records: Records, body: object, now: datetime) -> dict[str, Any]:
