@@ -54,6 +54,20 @@ def test_malformed_and_oversized_json(fns):
     assert (empty.status, empty.body["errors"][0]["field"]) == (400, "body")
 
 
+def test_a_body_that_is_not_utf8_or_nests_too_deeply_is_a_400_on_every_json_route(fns):
+    from tests.integration.conftest import INTEGRATOR, OPERATOR
+
+    for target, headers in (("/v1/brands", OPERATOR), ("/v1/leads", INTEGRATOR),
+                            ("/api.php?action=ext_dnc_add", INTEGRATOR), ("/v1/messages/preview", OPERATOR)):
+        garbled = fns.http("POST", target, body=b'\xff\xfe{"name": "x"}',
+                           headers={**headers, "content-type": "application/json"})
+        assert (garbled.status, garbled.body["errors"]) == (400, [{"field": "body", "reason": "is not valid UTF-8"}])
+    nested = fns.http("POST", "/v1/brands", body="[" * 30_000 + "]" * 30_000,
+                      headers={**OPERATOR, "content-type": "application/json"})
+    assert (nested.status, nested.body["errors"]) == (400, [{"field": "body",
+                                                             "reason": "nests arrays or objects too deeply"}])
+
+
 def test_api_key_is_required_and_checked(fns):
     missing = submit(fns, {"flow_id": "x", "phone": "2125550142"}, headers={})
     assert (missing.status, missing.body["errors"][0]["field"]) == (401, "api_key")

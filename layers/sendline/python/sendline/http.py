@@ -76,26 +76,36 @@ def make_resolver() -> APIGatewayHttpResolver:
     return app
 
 
+def body_text(app: APIGatewayHttpResolver) -> str:
+    """The request body as text; a body that is not UTF-8 is the client's mistake (400), not
+    ours."""
+    try:
+        return app.current_event.decoded_body or ""
+    except UnicodeDecodeError:
+        raise MalformedRequest(FieldProblem("body", "is not valid UTF-8")) from None
+
+
 def json_body(app: APIGatewayHttpResolver) -> Any:
     """The request's JSON body, or a 4xx that says what is wrong with it."""
-    raw = app.current_event.decoded_body or ""
-    size = len(raw.encode("utf-8")) if isinstance(raw, str) else len(raw)
+    raw = body_text(app)
+    size = len(raw.encode("utf-8", errors="replace"))
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(FieldProblem("body", f"larger than {MAX_BODY_BYTES // 1024} KB"))
     if not raw.strip():
         raise MalformedRequest(FieldProblem("body", "is empty; send a JSON object"))
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        reason = f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})" \
-            if isinstance(exc, json.JSONDecodeError) else "is not valid UTF-8"
+    except json.JSONDecodeError as exc:
+        reason = f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         raise MalformedRequest(FieldProblem("body", reason)) from None
+    except RecursionError:
+        raise MalformedRequest(FieldProblem("body", "nests arrays or objects too deeply")) from None
 
 
 def payload(app: APIGatewayHttpResolver) -> Any:
     """A JSON body, or a form-encoded one as older integrations post it."""
     content_type = (header(app, "content-type") or "").lower()
-    body = (app.current_event.decoded_body or "").lstrip()
+    body = body_text(app).lstrip()
     # `curl -d '{...}'` labels JSON as a form; the body itself says what it is.
     if content_type.startswith("application/x-www-form-urlencoded") and not body.startswith(("{", "[")):
         return dict(parse_qsl(body, keep_blank_values=True))
@@ -111,8 +121,7 @@ def request_origin(app: APIGatewayHttpResolver) -> RequestOrigin:
 def twilio_form(app: APIGatewayHttpResolver) -> dict[str, str]:
     """The posted form of a Twilio webhook, after checking X-Twilio-Signature (403 if wrong)."""
     event = app.current_event
-    body = event.decoded_body or ""
-    pairs = parse_qsl(body, keep_blank_values=True)
+    pairs = parse_qsl(body_text(app), keep_blank_values=True)
     scheme = header(app, "x-forwarded-proto") or "https"
     host = header(app, "host") or event.request_context.domain_name
     url = f"{scheme}://{host}{event.raw_event.get('rawPath', event.path)}"
