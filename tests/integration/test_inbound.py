@@ -57,7 +57,9 @@ def lead_with_drips(fns, **flow):
     flow_id = make_flow(fns, **flow)
     submitted = fns.http("POST", "/v1/leads", headers=INTEGRATOR,
                          json_body={"flow_id": flow_id, "phone": LEAD_PHONE, "first_name": "Ann",
-                                    "page_url": "https://quotes.example/auto", "opt_in_text": "I agree to texts"},
+                                    "page_url": "https://quotes.example/auto", "opt_in_text": "I agree to texts",
+                                    "ip_address": "198.51.100.7", "trusted_form_url": "https://cert.trustedform.com/abc123",
+                                    "jornaya_leadid": "LEAD-1234"},
                          )
     assert submitted.status == 200, submitted.body
     return flow_id, submitted.body["lead_id"]
@@ -338,6 +340,11 @@ def test_the_consent_record_of_a_phone(fns, clock):
                                                       ("opt_out", "2026-12-03T18:05:00.000Z"),
                                                       ("dnc", "2026-12-03T18:05:00.000Z")]
     assert rows[1]["body"] == "'=stop"  # never a formula in a spreadsheet
+    assert {k: rows[0][k] for k in ("request_ip", "user_agent", "consumer_ip", "page_url", "opt_in_text",
+                                    "trusted_form_url", "jornaya_leadid")} == {
+        "request_ip": "203.0.113.9", "user_agent": "pytest", "consumer_ip": "198.51.100.7",
+        "page_url": "https://quotes.example/auto", "opt_in_text": "I agree to texts",
+        "trusted_form_url": "https://cert.trustedform.com/abc123", "jornaya_leadid": "LEAD-1234"}
     assert fns.http("GET", "/v1/consent/not-a-phone", headers=OPERATOR).status == 422
 
 

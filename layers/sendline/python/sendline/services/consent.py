@@ -14,8 +14,11 @@ from sendline.domain.contacts_csv import spreadsheet_text
 from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.errors import FieldProblem, ValidationFailed
 
+# `request_ip` and `user_agent` are of the integrator's request; `consumer_ip` and the
+# TrustedForm and Jornaya ids are what the integrator says of the consumer's opt-in.
 CSV_COLUMNS = ("phone", "record", "at", "lead_id", "flow_id", "sending_number", "source", "api_key_id", "api_key_name",
-               "ip", "user_agent", "page_url", "opt_in_text", "keyword", "body")
+               "request_ip", "user_agent", "consumer_ip", "page_url", "opt_in_text", "trusted_form_url",
+               "jornaya_leadid", "keyword", "body")
 
 
 def consent_record(records: Records, raw_phone: object) -> dict[str, Any]:
@@ -41,9 +44,12 @@ def consent_csv(record: dict[str, Any]) -> str:
         rows.append({"record": "consent", "at": consent.get("submitted_at") or lead["created_at"],
                      "lead_id": lead["lead_id"], "flow_id": lead["flow_id"], "sending_number": lead["sending_number"],
                      "source": consent.get("source"), "api_key_id": consent.get("api_key_id"),
-                     "api_key_name": consent.get("api_key_name"), "ip": consent.get("ip"),
-                     "user_agent": consent.get("user_agent"), "page_url": consent.get("page_url"),
-                     "opt_in_text": consent.get("opt_in_text") or consent.get("consent_text")})
+                     "api_key_name": consent.get("api_key_name"), "request_ip": consent.get("ip"),
+                     "user_agent": consent.get("user_agent"), "consumer_ip": consent.get("ip_address"),
+                     "page_url": consent.get("page_url"),
+                     "opt_in_text": consent.get("opt_in_text") or consent.get("consent_text"),
+                     "trusted_form_url": consent.get("trusted_form_url"),
+                     "jornaya_leadid": consent.get("jornaya_leadid")})
     for event in record["opt_events"]:
         rows.append({"record": event["event"], "at": event["at"], "sending_number": event.get("to"),
                      "keyword": event.get("keyword"), "body": event.get("body")})
