@@ -479,7 +479,7 @@ class QueueResources:
 
 
 def create_table(dynamodb: Any, table: spec.Table = spec.TABLE) -> str:
-    """Creates the table (idempotent): pk/sk, every GSI with projection ALL, TTL."""
+    """Creates the table (idempotent): pk/sk, every GSI with its projection, TTL."""
     name = table.name
     key_attributes = {table.pk, table.sk}
     for index in table.indexes:
@@ -502,7 +502,7 @@ def create_table(dynamodb: Any, table: spec.Table = spec.TABLE) -> str:
                         {"AttributeName": index.pk, "KeyType": "HASH"},
                         {"AttributeName": index.sk, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": {"ProjectionType": index.projection},
                 }
                 for index in table.indexes
             ],

@@ -65,6 +65,8 @@ class Index:
     name: str
     pk: str
     sk: str
+    # What the index copies of each item: "ALL", or "KEYS_ONLY" (the table's and the index's keys).
+    projection: Literal["ALL", "KEYS_ONLY"] = "ALL"
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ TABLE = Table(
         Index(name="gsi1", pk="gsi1pk", sk="gsi1sk"),
         # due: sparse index of messages waiting for their send time, sharded by message.
         Index(name="due", pk="due_pk", sk="due_sk"),
+        # log: every message by the UTC hour it was created, newest first (the message log).
+        # Keys only: a status change writes nothing to it, and rows are read from the table.
+        Index(name="log", pk="log_pk", sk="log_sk", projection="KEYS_ONLY"),
     ),
 )
 
@@ -225,8 +230,19 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         name="reports",
-        description="Totals and rates from the counters; never scans.",
-        routes=(Route("GET", "/v1/stats", "api_key_or_operator"),),
+        description="Command Center, analytics, P&L and balance from the counters; never scans.",
+        routes=(
+            Route("GET", "/v1/stats", "api_key_or_operator"),
+            Route("GET", "/v1/reports/command-center", "operator"),
+            *(Route("GET", f"/v1/reports/{name}", "operator") for name in (
+                "delivery-trend", "carriers", "heatmap", "creatives", "error-codes", "numbers", "volume", "pnl",
+                "pnl.csv")),
+            Route("GET", "/v1/reports/messages", "operator"),
+            Route("GET", "/v1/reports/messages.csv", "operator"),
+            Route("GET", "/v1/billing/balance", "operator"),
+            Route("POST", "/v1/billing/top-ups", "operator"),
+            Route("GET", "/v1/billing/top-ups", "operator"),
+        ),
     ),
     Function(
         name="dlr_webhook",

@@ -165,7 +165,7 @@ class SendlineStack(Stack):
                 index_name=index.name,
                 partition_key=dynamodb.Attribute(name=index.pk, type=string),
                 sort_key=dynamodb.Attribute(name=index.sk, type=string),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=dynamodb.ProjectionType[index.projection],
             )
         return table
 

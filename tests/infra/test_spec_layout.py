@@ -36,6 +36,6 @@ def test_spec_function_names_are_unique():
 
 def test_the_records_module_names_the_spec_indexes():
     from infra import spec
-    from sendline.adapters.records import DUE, GSI1
+    from sendline.adapters.records import DUE, GSI1, LOG
 
-    assert {(i.name, i.pk, i.sk) for i in (GSI1, DUE)} == {(i.name, i.pk, i.sk) for i in spec.TABLE.indexes}
+    assert {(i.name, i.pk, i.sk) for i in (GSI1, DUE, LOG)} == {(i.name, i.pk, i.sk) for i in spec.TABLE.indexes}

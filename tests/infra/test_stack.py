@@ -243,7 +243,7 @@ def test_table_has_the_spec_keys_indexes_and_ttl(synth):
                 {"AttributeName": index.pk, "KeyType": "HASH"},
                 {"AttributeName": index.sk, "KeyType": "RANGE"},
             ],
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": {"ProjectionType": index.projection},
         }
         for index in t.indexes
     ]

@@ -46,7 +46,7 @@ def test_table_and_queues_match_the_spec(moto_url: str) -> None:
             {"AttributeName": index.pk, "KeyType": "HASH"},
             {"AttributeName": index.sk, "KeyType": "RANGE"},
         ]
-        assert indexes[index.name]["Projection"] == {"ProjectionType": "ALL"}
+        assert indexes[index.name]["Projection"] == {"ProjectionType": index.projection}
     ttl = dynamodb.describe_time_to_live(TableName=spec.TABLE.name)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": spec.TABLE.ttl_attribute}
 

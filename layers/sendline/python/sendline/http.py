@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -38,7 +39,7 @@ logger = Logger(child=True)
 
 MAX_BODY_BYTES = 64 * 1024
 CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key"],
-                  max_age=600)
+                  expose_headers=["X-Next-Cursor"], max_age=600)
 
 
 def error_body(error: SendlineError) -> dict[str, Any]:
@@ -156,8 +157,11 @@ def csv_body(app: APIGatewayHttpResolver, too_large: str) -> bytes | None:
     return raw
 
 
-def csv_download(body: str, filename: str) -> Response:
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=body,
+def csv_download(body: str | Iterable[str], filename: str) -> Response:
+    """A CSV file to save. `body` may be the file's lines as they are produced: they are joined
+    here, as a Lambda response is sent whole (an export caps its size: services/message_log.py)."""
+    text = body if isinstance(body, str) else "".join(body)
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=text,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
@@ -168,6 +172,17 @@ def int_param(app: APIGatewayHttpResolver, name: str, *, default: int, low: int,
     if not raw.strip().isdigit() or not low <= int(raw) <= high:
         raise ValidationFailed(FieldProblem(name, f"must be a whole number from {low} to {high}"))
     return int(raw)
+
+
+def query(app: APIGatewayHttpResolver, allowed: Iterable[str]) -> dict[str, str]:
+    """The query string, refusing names the route does not know (a misspelt filter would
+    otherwise widen a report silently)."""
+    given = dict(app.current_event.query_string_parameters or {})
+    known = set(allowed)
+    for name in sorted(given):
+        if name not in known:
+            raise ValidationFailed(FieldProblem(name, f"is not a parameter of this report; use {', '.join(sorted(known))}"))
+    return given
 
 
 def header(app: APIGatewayHttpResolver, name: str) -> str | None:

@@ -6,7 +6,8 @@ Items (pk / sk), and the access patterns they serve, are listed in docs/data-mod
   PHONE#{phone}            / LEAD#{created_at}#{lead_id}   the phone's leads, with how consent was given
   PHONE#{phone}            / EVENT#{at}#{sid}              the phone's opt-outs and opt-ins, as they came
   LEAD#{lead_id}           / MSG#{step:02}   an outbound message; gsi1 FLOWMSG#{flow_id} / {updated_at}#..;
-                                             due (sparse, while scheduled) DUE#{shard} / {due_at}#..
+                                             due (sparse, while scheduled) DUE#{shard} / {due_at}#..;
+                                             log (every message) LOG#{created hour} / {created_at}#..
   SID#{provider_sid}       / SID             provider sid -> message
   SID#{provider_sid}       / EARLY           receipts that arrived before the send was recorded
   INBOUND#{provider_sid}   / INBOUND         an inbound text; gsi1 INBOX#{day} / {received_at}#{sid}
@@ -50,6 +51,7 @@ GSI1 = Index("gsi1", "gsi1pk", "gsi1sk")  # listings
 # A paced send waits for its number by at most this share of its campaign's spacing.
 GIVE_WAY_SHARE = 4
 DUE = Index("due", "due_pk", "due_sk")  # sparse: messages waiting for their send time
+LOG = Index("log", "log_pk", "log_sk")  # every message by creation hour, keys only: the message log
 DUE_SHARDS = 8
 DEDUPE_WINDOW = timedelta(hours=24)
 # A reply is counted against the text it answers if that text went within this long before.
@@ -106,6 +108,13 @@ def _due_fields(message: Mapping[str, Any], due_at: str) -> dict[str, str]:
     return {"due_pk": f"DUE#{_shard_of(msg_id, DUE_SHARDS)}", "due_sk": f"{due_at}#{msg_id}"}
 
 
+def _log_fields(msg_id: str, created_at: str) -> dict[str, str]:
+    """A message's place in the message log: the UTC hour it was created (`created_at` is ISO
+    text in UTC), then its creation time. Written once and never changed, so a status change
+    never moves a message in the log and a page's cursor stays valid."""
+    return {"log_pk": f"LOG#{created_at[:13]}", "log_sk": f"{created_at}#{msg_id}"}
+
+
 def _listing_pk(message: Mapping[str, Any]) -> str:
     if message.get("campaign_id"):
         return f"CAMPMSG#{message['campaign_id']}"
@@ -126,7 +135,7 @@ def _plausible_id(value: str) -> bool:
 
 
 def _public(item: Mapping[str, Any]) -> dict[str, Any]:
-    hidden = {"pk", "sk", "gsi1pk", "gsi1sk", "due_pk", "due_sk", "expires_at", "claim_id"}
+    hidden = {"pk", "sk", "gsi1pk", "gsi1sk", "due_pk", "due_sk", "log_pk", "log_sk", "expires_at", "claim_id"}
     return {k: v for k, v in item.items() if k not in hidden}
 
 
@@ -306,7 +315,8 @@ class Records:
         assert key, msg_id
         message = {**message, "message_id": msg_id}
         item = {"pk": key[0], "sk": key[1], "gsi1pk": _listing_pk(message), "gsi1sk": f"{updated_at}#{msg_id}",
-                "updated_at": updated_at, **message}
+                "updated_at": updated_at, **message,
+                **_log_fields(msg_id, message.get("created_at") or updated_at)}
         if message["status"] == MessageStatus.SCHEDULED or (message.get("campaign_id") and message.get("due_at")):
             # A campaign's queued text stays findable until a worker claims it: if SQS never
             # got it, the dispatcher queues it again once its due time has passed.
@@ -327,6 +337,25 @@ class Records:
     def get_message(self, msg_id: str) -> dict[str, Any] | None:
         key = message_key(msg_id)
         return self.store.get(*key) if key else None
+
+    # -- the message log: every message by the UTC hour it was created (index `log`) --------
+    @staticmethod
+    def log_position(moment: datetime) -> str:
+        """Where the log reads on from to list messages created before `moment`: every log sort
+        key below it is an earlier message's."""
+        return iso(moment)
+
+    def message_log_keys(self, hour: datetime, *, below: str | None, limit: int) -> list[tuple[str, tuple[str, str]]]:
+        """The messages created in one UTC hour, newest first, as (log sort key, table key);
+        `below` (a log sort key already read, or a `log_position`) continues under it. The index
+        holds keys only: the messages are read with `messages_at`."""
+        items = self.store.query(f"LOG#{hour:%Y-%m-%dT%H}", index=LOG, newest_first=True,
+                                 limit=limit + 1 if below else limit, **({"sk_upto": below} if below else {}))
+        return [(i["log_sk"], (i["pk"], i["sk"])) for i in items if i["log_sk"] != below][:limit]
+
+    def messages_at(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Messages by table key, as they are now (BatchGetItem)."""
+        return {(i["pk"], i["sk"]): i for i in self.store.batch_get(keys)}
 
     def park_for_paused_flow(self, message: Mapping[str, Any]) -> None:
         """Move a due message of a paused flow out of the due shards, so a long pause never

@@ -102,7 +102,9 @@ def validation_skip(records: Records, lookups: Callable[[str], PhoneLookups] | N
                  "carrier": result.carrier, "provider": result.provider}
         records.put_phone_intel(phone, provider, intel, now, INTEL_TTL)
         cost = int(round(float(rules.get("cost_per_lookup") or 0) * 1_000_000))
-        records.count(("ALL", f"CAMP#{campaign['campaign_id']}"), now, {"lookups": 1, "lookup_cost_micros": cost})
+        # Counted where the P&L reads validation cost: the account, the campaign and its brand.
+        records.count(("ALL", f"CAMP#{campaign['campaign_id']}", f"BRAND#{campaign['brand_id']}"), now,
+                      {"lookups": 1, "lookup_cost_micros": cost})
     reason = screen(PhoneIntel(phone=phone, valid=bool(intel.get("valid")), activity_score=intel.get("activity_score"),
                                line_type=intel.get("line_type"), carrier=intel.get("carrier"),
                                provider=str(intel.get("provider"))), int(rules.get("min_score", 0)))
