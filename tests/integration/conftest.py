@@ -150,8 +150,30 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     runtime.reset()
 
 
+class SteadyClock:
+    """The send worker's clock in these tests: a wait for a turn ends exactly at the turn. On a
+    busy machine a real sleep ends a few milliseconds late, and a worker that reaches its turn
+    late takes another one (services/sending.py), so real sleeps would make outcomes depend on
+    the machine's load. How a late worker behaves is tested on its own."""
+
+    def __init__(self) -> None:
+        self.elapsed = 0.0
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.elapsed += max(0.0, seconds)
+
+
 @pytest.fixture
-def fns(aws: dict[str, Any]) -> Functions:
+def fns(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Functions:
+    from types import SimpleNamespace
+
+    from sendline.services import sending
+
+    clock = SteadyClock()
+    monkeypatch.setattr(sending, "time", SimpleNamespace(sleep=clock.sleep, monotonic=clock.monotonic))
     return Functions(aws["queues"])
 
 

@@ -397,6 +397,35 @@ def test_the_worker_holds_each_number_to_its_mps(fns):
     assert records.store.get("PACE#NUM#+12125550900", "PACE")["next_at"] == noon_us + 2_040_000
 
 
+def test_a_worker_that_reaches_its_turn_late_takes_the_next_free_turn(fns):
+    # Given a campaign at 2 texts a second (turns 510 ms apart) from a fast number
+    records, queue = runtime.records(), runtime.send_queue()
+    brand = brand_with_numbers(fns, numbers=("+12125550900",), mps=50)
+    imported = imported_list(fns, contacts_csv(NEW_YORK[:2]))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"], rate_per_second=2)
+    launch(fns, made["campaign_id"])
+    dispatch_tick(records, queue, NOON)
+    got = fns.sqs.receive_message(QueueUrl=fns.queues["sends"].url, MaxNumberOfMessages=10)["Messages"]
+    clock = {"s": 0.0}
+    waits = []
+
+    def oversleeping(seconds):  # the worker's machine is busy: the first wait ends 300 ms late
+        waits.append(round(seconds, 3))
+        clock["s"] += seconds + (0.3 if len(waits) == 1 else 0.0)
+
+    # When the second text's worker wakes 300 ms after its turn
+    with respx.mock() as carrier:
+        carrier.post(MESSAGES_URL).mock(side_effect=created)
+        for message in got:
+            assert send_message(records, runtime.twilio(), SendRequest.from_body(message["Body"]), NOON,
+                                wait=oversleeping, monotonic=lambda: clock["s"]) == SendResult.SENT
+
+    # Then it does not go at once, close behind where the next turn is: it takes that turn
+    texts = sorted(records.get_message(SendRequest.from_body(m["Body"]).message_id)["sent_at"] for m in got)
+    assert texts == ["2026-12-03T18:00:00.000Z", "2026-12-03T18:00:01.020Z"]
+    assert waits == [0.51, 0.21]
+
+
 # -- auto-pause ------------------------------------------------------------------------------------
 def test_auto_pause_trips_at_the_threshold_and_not_before_min_sends(fns):
     records, queue = runtime.records(), runtime.send_queue()

@@ -32,6 +32,10 @@ PACING_HORIZON = timedelta(seconds=1.5)
 # between sends slower than one a second). Measured in the campaign benchmark
 # (docs/performance.md, section 4).
 SPACING_MARGIN_US = 20_000
+# A worker that reaches its turn later than this (a slow write, a busy machine) takes another
+# turn: sent late, its text would go close behind the next turn's, and within the margin above
+# only this much lateness leaves room for the carrier's own jitter.
+LATE_TOLERANCE = timedelta(milliseconds=10)
 
 
 class PhoneLookups(Protocol):
@@ -163,7 +167,8 @@ def pacing_limits(records: Records, message: dict[str, Any], campaign: dict[str,
             for key, per_second in limits]
 
 
-def reserve_send_time(records: Records, limits: list[tuple[str, int]], now: datetime) -> datetime | None:
+def reserve_send_time(records: Records, limits: list[tuple[str, int]], now: datetime, *,
+                      give_way: bool = True) -> datetime | None:
     """The moment this text may go: a turn both its campaign's rate and its sending number's MPS
     allow. None when no such turn is free within the horizon, or when its number is busy while
     the campaign's next turn is free (the text is queued again and tries shortly, and the turn
@@ -172,5 +177,5 @@ def reserve_send_time(records: Records, limits: list[tuple[str, int]], now: date
         return now
     now_us = int(now.timestamp() * 1_000_000)
     moment = records.reserve_send_time(limits, now_us, int(PACING_HORIZON.total_seconds() * 1_000_000),
-                                       give_way=len(limits) > 1)
+                                       give_way=give_way and len(limits) > 1)
     return None if moment is None else datetime.fromtimestamp(moment / 1_000_000, tz=UTC)

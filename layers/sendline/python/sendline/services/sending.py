@@ -33,6 +33,8 @@ from sendline.services.flows import PAUSED
 from sendline.services.settings import recent_settings
 from sendline.services.send_windows import DAILY_CAP, Hold, hold_outside_window, hold_until
 from sendline.services.send_checks import (
+    LATE_TOLERANCE,
+    PACING_HORIZON,
     DailyRoom,
     PhoneLookups,
     Verdict,
@@ -95,10 +97,13 @@ def backoff_s(attempt: int, hint: int | None = None) -> int:
 
 def send_message(records: Records, carrier: Carrier, request: SendRequest, now: datetime,
                  lookups: Callable[[str], PhoneLookups] | None = None,
-                 wait: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic) -> SendResult:
+                 wait: Callable[[float], None] | None = None,
+                 monotonic: Callable[[], float] | None = None) -> SendResult:
     """`now` is when the worker took the request; `wait` sleeps until a paced text's turn and
-    `monotonic` tells how long the worker has been at it since."""
+    `monotonic` tells how long the worker has been at it since (time.sleep and time.monotonic
+    unless given)."""
+    wait = wait or time.sleep
+    monotonic = monotonic or time.monotonic
     started = monotonic()
 
     def current() -> datetime:
@@ -185,9 +190,30 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
         records.release_send_time(limits, int(send_at.timestamp() * 1_000_000))
         raise
     # The turn is waited for after the claim, so the carrier call follows it as closely as it can.
-    wait_until(send_at)
+    send_at = _on_time(records, limits, send_at, current, wait_until)
     outcome = carrier.send(to=message["to"], from_=message["from_number"], body=message["body"])
     return _record_outcome(records, claimed, claim_id, attempts, outcome, max(now, send_at))
+
+
+LATE_RETRIES = 5
+
+
+def _on_time(records: Records, limits: list[tuple[str, int]], send_at: datetime, current: Callable[[], datetime],
+             wait_until: Callable[[datetime], None]) -> datetime:
+    """Wait for the text's turn, and go at it: a worker that got there late takes the next free
+    turn instead (the one it missed stays used). Returns the turn the text goes at."""
+    wait_until(send_at)
+    for _ in range(LATE_RETRIES):
+        if not limits or current() - send_at <= LATE_TOLERANCE:
+            break
+        later = reserve_send_time(records, limits, current(), give_way=False)
+        if later is None:  # every turn within the horizon is taken: let some pass
+            wait_until(current() + PACING_HORIZON / 2)
+            continue
+        logger.info("turn missed, took a later one", extra={"late_ms": int((current() - send_at).total_seconds() * 1000)})
+        send_at = later
+        wait_until(send_at)
+    return send_at
 
 
 def _count_toward_daily_cap(records: Records, message: dict, room: DailyRoom, limits: list[tuple[str, int]],
