@@ -244,7 +244,7 @@ def run(leads: int = 50, drip_delays_min: tuple[int, ...] = (1, 2), tick_ahead_m
         runtime.reset()
         try:
             meter = Meter(table_key=(spec.TABLE.pk, spec.TABLE.sk),
-                          indexes=[IndexKey(i.name, i.pk, i.sk) for i in spec.TABLE.indexes],
+                          indexes=[IndexKey(i.name, i.pk, i.sk, i.projection) for i in spec.TABLE.indexes],
                           lookup=_moto_lookup(spec.TABLE.name))
             meter.attach(aws.dynamodb(), "app")
             meter.attach(aws.sqs(), "app")

@@ -141,7 +141,7 @@ def moto_functions(metered: bool = True) -> Iterator[tuple[CampaignHarness, Mete
         runtime.reset()
         try:
             meter = Meter(table_key=(spec.TABLE.pk, spec.TABLE.sk),
-                          indexes=[IndexKey(i.name, i.pk, i.sk) for i in spec.TABLE.indexes],
+                          indexes=[IndexKey(i.name, i.pk, i.sk, i.projection) for i in spec.TABLE.indexes],
                           lookup=_moto_lookup(spec.TABLE.name))
             poller = boto3.client("sqs")
             if metered:

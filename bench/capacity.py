@@ -76,25 +76,37 @@ class IndexKey:
     name: str
     pk: str
     sk: str
+    projection: str = "ALL"  # or "KEYS_ONLY": the index holds the table's and its own keys
 
 
 def index_write_units(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
                       indexes: Sequence[IndexKey]) -> dict[str, int]:
-    """WRU billed for each index (projection ALL) when an item goes from `before` to `after`."""
+    """WRU billed for each index when an item goes from `before` to `after`. A keys-only index
+    is written only when the item enters or leaves it or its keys change, and its entries are
+    the keys' size."""
     units: dict[str, int] = {}
     for index in indexes:
         was_in = bool(before) and index.pk in before and index.sk in before
         is_in = bool(after) and index.pk in after and index.sk in after
         if not was_in and not is_in:
             continue
+        keys_only = index.projection == "KEYS_ONLY"
+
+        def size_of(item: Mapping[str, Any] | None) -> int:
+            if not keys_only or not item:
+                return item_size(item)
+            return item_size({k: v for k, v in item.items() if k in ("pk", "sk", index.pk, index.sk)})
+
         if was_in and is_in:
             if before == after:
                 continue
             keys_changed = any(before.get(a) != after.get(a) for a in (index.pk, index.sk))
-            size = max(item_size(before), item_size(after))
+            if keys_only and not keys_changed:
+                continue
+            size = max(size_of(before), size_of(after))
             units[index.name] = (2 if keys_changed else 1) * max(1, math.ceil(size / KB))
         else:
-            size = item_size(after if is_in else before)
+            size = size_of(after if is_in else before)
             units[index.name] = max(1, math.ceil(size / KB))
     return units
 
