@@ -46,3 +46,18 @@ def test_a_counter_changed_outside_the_code_is_found_and_a_rebuild_puts_it_right
     rebuild(records, recount(records))
     assert differences(recount(records), stored(records)) == []
     assert records.counters([("ALL", "TOTAL")])[("ALL", "TOTAL")]["sent"] == sent_before
+
+
+def test_the_recount_command_reports_differences_and_rebuilds(fns, monkeypatch, tmp_path, capsys):
+    from scripts.recount import main
+
+    seeded_run(fns, monkeypatch, seed=5, hours=2, leads_per_hour=3, contacts=10, quick_sends=1)
+    no_stack = ["--state-dir", str(tmp_path)]
+    assert main(no_stack) == 0
+    assert "0 differences" in capsys.readouterr().out
+    runtime.records().store.update("CTR#ALL#2", "TOTAL", add={"delivered": 1})
+    assert main(no_stack) == 1
+    out = capsys.readouterr().out
+    assert "1 differences" in out and "  ALL TOTAL delivered: kept " in out
+    assert main([*no_stack, "--rebuild"]) == 0
+    assert main(no_stack) == 0
