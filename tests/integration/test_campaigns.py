@@ -144,6 +144,33 @@ def test_numbers_take_their_type_default_mps_and_are_listed_by_brand_and_pool(fn
     assert rested["status"] == "rested"
 
 
+def test_a_number_reads_the_same_from_create_get_list_and_update(fns):
+    brand = brand_with_numbers(fns, numbers=())
+    created_number = ok(fns.http("POST", "/v1/numbers", headers=OPERATOR,
+                                 json_body={"number": "+12125550900", "brand_id": brand["brand_id"], "mps": 5}), 201)
+    got = ok(fns.http("GET", "/v1/numbers/%2B12125550900", headers=OPERATOR))
+    (listed,) = ok(fns.http("GET", "/v1/numbers", headers=OPERATOR))["numbers"]
+    assert created_number == got == listed
+    assert [type(n["mps"]) for n in (created_number, got, listed)] == [float, float, float]
+    assert sorted(got) == ["brand_id", "created_at", "mps", "number", "pool", "status", "type", "updated_at"]
+    changed = ok(fns.http("PATCH", "/v1/numbers/%2B12125550900", headers=OPERATOR, json_body={"mps": 2}))
+    assert (changed["mps"], type(changed["mps"]), sorted(changed)) == (2.0, float, sorted(got))
+
+
+def test_a_template_reads_the_same_from_create_get_list_and_update(fns):
+    created_template = ok(fns.http("POST", "/v1/templates", headers=OPERATOR,
+                                   json_body={"name": "Plain", "body": "Hi {first_name}"}), 201)
+    got = ok(fns.http("GET", f"/v1/templates/{created_template['template_id']}", headers=OPERATOR))
+    (listed,) = ok(fns.http("GET", "/v1/templates", headers=OPERATOR))["templates"]
+    assert created_template == got == listed
+    assert sorted(got) == ["archived", "body", "brand_id", "characters", "created_at", "encoding", "name", "segments",
+                           "smart_encoded", "template_id", "ucs2_characters", "updated_at", "variables"]
+    assert got["brand_id"] is None
+    changed = ok(fns.http("PATCH", f"/v1/templates/{got['template_id']}", headers=OPERATOR,
+                          json_body={"name": "Renamed", "body": None}))
+    assert (changed["name"], changed["body"], sorted(changed)) == ("Renamed", "Hi {first_name}", sorted(got))
+
+
 def test_template_listing_shows_characters_encoding_and_segments(fns):
     ok(fns.http("POST", "/v1/templates", headers=OPERATOR, json_body={"name": "Plain", "body": "Hi {first_name}"}), 201)
     ok(fns.http("POST", "/v1/templates", headers=OPERATOR,
@@ -176,6 +203,20 @@ def test_inline_csv_import_reports_every_row_and_keeps_one_contact_per_phone(fns
     assert [(c["phone"], c["first_name"], c["fields"]) for c in contacts["contacts"]] == [
         ("+12125550101", "Ann", {"lead_source": "fb"}), ("+12125550102", "Cy", {"lead_source": "tv; radio"})]
     assert ok(fns.http("GET", f"/v1/contact-lists/{result['list']['list_id']}", headers=OPERATOR))["contacts"] == 2
+
+
+def test_contacts_page_on_from_the_next_phone_and_refuse_a_cursor_that_is_not_one(fns):
+    result = imported_list(fns, contacts_csv(NEW_YORK[:3]))
+    list_id = result["list"]["list_id"]
+    first = ok(fns.http("GET", f"/v1/contact-lists/{list_id}/contacts?limit=2", headers=OPERATOR))
+    assert ([c["phone"] for c in first["contacts"]], first["next"]) == (NEW_YORK[:2], NEW_YORK[1])
+    rest = ok(fns.http("GET", f"/v1/contact-lists/{list_id}/contacts?limit=2&after=%2B12125550102", headers=OPERATOR))
+    assert ([c["phone"] for c in rest["contacts"]], rest["next"]) == (NEW_YORK[2:3], None)
+    unencoded = ok(fns.http("GET", f"/v1/contact-lists/{list_id}/contacts?after=+12125550102", headers=OPERATOR))
+    assert [c["phone"] for c in unencoded["contacts"]] == NEW_YORK[2:3]
+    garbage = fns.http("GET", f"/v1/contact-lists/{list_id}/contacts?after=garbage", headers=OPERATOR)
+    assert (garbage.status, garbage.body["errors"]) == (
+        422, [{"field": "after", "reason": "must be the phone number a page gave as next (contains letters)"}])
 
 
 def test_an_import_never_clears_an_opt_out(fns):
@@ -233,6 +274,74 @@ def test_campaign_input_errors_name_the_field(fns):
     missing = fns.http("POST", "/v1/campaigns", headers=OPERATOR, json_body={
         "name": "x", "brand_id": brand["brand_id"], "list_id": "cl_nope", "creatives": [{"body": "hi"}]})
     assert (missing.status, missing.body["errors"]) == (404, [{"field": "list_id", "reason": "no contact list with this id"}])
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"rate_per_second": True}, {"field": "rate_per_second", "reason": "must be a number"}),
+    ({"rate_per_second": "3"}, {"field": "rate_per_second", "reason": "must be a number"}),
+    ({"creatives": [{"body": "hi", "weight": "2"}]}, {"field": "creatives.0.weight", "reason": "must be an integer"}),
+    ({"creatives": [{"body": "hi", "weight": True}]}, {"field": "creatives.0.weight", "reason": "must be an integer"}),
+    ({"auto_pause": {"min_sends": "300"}}, {"field": "auto_pause.min_sends", "reason": "must be an integer"}),
+    ({"validation": {"cost_per_lookup": True}}, {"field": "validation.cost_per_lookup", "reason": "must be a number"}),
+])
+def test_a_campaign_number_given_as_a_boolean_or_a_string_is_refused(fns, change, problem):
+    brand = brand_with_numbers(fns, numbers=())
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "December"}), 201)
+    body = {"name": "x", "brand_id": brand["brand_id"], "list_id": contact_list["list_id"],
+            "creatives": [{"body": "hi"}], **change}
+    refused = fns.http("POST", "/v1/campaigns", headers=OPERATOR, json_body=body)
+    assert (refused.status, refused.body["errors"]) == (422, [problem])
+
+
+def test_numbers_and_settings_refuse_booleans_and_strings_and_take_whole_numbers_as_rates(fns):
+    brand = brand_with_numbers(fns, numbers=())
+    for mps in (True, "5"):
+        refused = fns.http("POST", "/v1/numbers", headers=OPERATOR,
+                           json_body={"number": "+12125550900", "brand_id": brand["brand_id"], "mps": mps})
+        assert (refused.status, refused.body["errors"]) == (422, [{"field": "mps", "reason": "must be a number"}])
+    ok(fns.http("POST", "/v1/numbers", headers=OPERATOR, json_body={"number": "+12125550900", "brand_id": brand["brand_id"]}), 201)
+    refused = fns.http("PATCH", "/v1/numbers/%2B12125550900", headers=OPERATOR, json_body={"mps": "2"})
+    assert (refused.status, refused.body["errors"]) == (422, [{"field": "mps", "reason": "must be a number"}])
+    for change, field, reason in (
+            ({"prices": {"price_per_segment": "0.01"}}, "prices.price_per_segment", "must be a number"),
+            ({"auto_pause": {"error_rate_threshold_pct": True}}, "auto_pause.error_rate_threshold_pct", "must be a number"),
+            ({"billing": {"rate_per_segment": "0.02"}}, "billing.rate_per_segment", "must be a number"),
+            ({"auto_dnc": {"failures_before_dnc": 2.5}}, "auto_dnc.failures_before_dnc", "must be an integer"),
+            ({"auto_dnc": {"codes": ["30007"]}}, "auto_dnc.codes.0", "must be an integer")):
+        refused = fns.http("PATCH", "/v1/settings", headers=OPERATOR, json_body=change)
+        assert (refused.status, refused.body["errors"]) == (422, [{"field": field, "reason": reason}]), change
+    changed = ok(fns.http("PATCH", "/v1/settings", headers=OPERATOR, json_body={"prices": {"price_per_segment": 1}}))
+    assert (changed["prices"]["price_per_segment"], type(changed["prices"]["price_per_segment"])) == (1.0, float)
+    assert ok(fns.http("GET", "/v1/settings", headers=OPERATOR))["prices"]["price_per_segment"] == 1.0
+
+
+# -- placeholders ---------------------------------------------------------------------------------
+UNCLOSED = '"{first name" has no closing "}"'
+NOT_A_NAME = '"{1bad}" is not a variable: a name is letters, digits and _, and does not start with a digit'
+
+
+def test_a_broken_placeholder_is_refused_wherever_a_body_is_saved(fns):
+    brand = brand_with_numbers(fns, numbers=("+12125550900",))
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "December"}), 201)
+    saved = ok(fns.http("POST", "/v1/templates", headers=OPERATOR, json_body={"name": "Good", "body": "Hi {first_name}"}), 201)
+    attempts = [
+        ("POST", "/v1/templates", {"name": "Bad", "body": "Hi {first name"}, "body", UNCLOSED),
+        ("PATCH", f"/v1/templates/{saved['template_id']}", {"body": "Hi {1bad}"}, "body", NOT_A_NAME),
+        ("POST", "/v1/campaigns", {"name": "x", "brand_id": brand["brand_id"], "list_id": contact_list["list_id"],
+                                   "creatives": [{"body": "ok"}, {"body": "Hi {first name"}]},
+         "creatives.1.body", UNCLOSED),
+        ("POST", "/v1/flows", {"name": "x", "from_number": "+12125550100", "initial_message": "Hi {1bad}"},
+         "initial_message", NOT_A_NAME),
+        ("POST", "/v1/flows", {"name": "x", "from_number": "+12125550100", "initial_message": "Hi",
+                               "drips": [{"delay_minutes": 5, "message": "Hi {first name"}]},
+         "drips.0.message", UNCLOSED),
+        ("POST", "/v1/messages", {"to": "2125550142", "from": "+12125550900", "body": "Save 20%} today"},
+         "body", '"}" at character 9 has no opening "{" (braces only mark variables, like {first_name})'),
+    ]
+    for method, target, body, field, reason in attempts:
+        refused = fns.http(method, target, headers=OPERATOR, json_body=body)
+        assert (refused.status, refused.body["errors"]) == (422, [{"field": field, "reason": reason}]), target
+    assert ok(fns.http("GET", f"/v1/templates/{saved['template_id']}", headers=OPERATOR))["body"] == "Hi {first_name}"
 
 
 # -- dispatch, pacing, filters --------------------------------------------------------------------
@@ -471,9 +580,39 @@ def test_preview_shows_each_creative_and_the_projection(fns):
     assert (second["encoding"], second["ucs2_characters"]) == ("UCS-2", ["—", "’"])
     assert second["smart_encoded"] == {"body": "Hi Pat0 - it's time\nReply STOP to opt out", "encoding": "GSM-7",
                                        "segments": 1, "characters": 41}
-    assert preview["projected"] == {"messages": 6, "segments": 6, "cost": 0.05, "sending_cost": 0.05,
+    assert preview["projected"] == {"contacts": 6, "excluded_by_reason": {"dnc": 0}, "excluded_estimated": False,
+                                    "messages": 6, "segments": 6, "cost": 0.05, "sending_cost": 0.05,
                                     "validation_cost": 0.0, "price_per_segment": 0.0079, "pool_numbers": 3,
                                     "effective_rate_per_second": 2.0, "duration_minutes": 0.1}
+
+
+def test_preview_leaves_contacts_on_the_dnc_list_out_of_the_projection(fns):
+    brand = brand_with_numbers(fns)
+    imported = imported_list(fns, contacts_csv(NEW_YORK))
+    ok(fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phones": NEW_YORK[:2]}))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"],
+                    creatives=[{"body": "Hi {first_name}, this text runs past one segment: " + "x" * 120}])
+    preview = ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/preview", headers=OPERATOR))
+    # The sample is the first contact who will be texted, not Pat0, who opted out.
+    assert (preview["sample_contact"]["first_name"], preview["creatives"][0]["segments"]) == ("Pat2", 2)
+    assert preview["projected"] == {"contacts": 6, "excluded_by_reason": {"dnc": 2}, "excluded_estimated": False,
+                                    "messages": 4, "segments": 8, "cost": 0.06, "sending_cost": 0.06,
+                                    "validation_cost": 0.0, "price_per_segment": 0.0079, "pool_numbers": 3,
+                                    "effective_rate_per_second": 2.0, "duration_minutes": 0.0}
+
+
+def test_preview_of_a_list_longer_than_it_checks_estimates_the_dnc_share(fns, monkeypatch):
+    from sendline.services import campaigns
+
+    monkeypatch.setattr(campaigns, "PREVIEW_DNC_CHECKS", 4)
+    brand = brand_with_numbers(fns)
+    imported = imported_list(fns, contacts_csv(NEW_YORK))
+    ok(fns.http("POST", "/v1/dnc", headers=OPERATOR, json_body={"phones": [NEW_YORK[1]]}))
+    made = campaign(fns, imported["list"]["list_id"], brand["brand_id"])
+    projected = ok(fns.http("GET", f"/v1/campaigns/{made['campaign_id']}/preview", headers=OPERATOR))["projected"]
+    # One of the first four: a quarter of six, rounded.
+    assert {k: projected[k] for k in ("contacts", "excluded_by_reason", "excluded_estimated", "messages")} == {
+        "contacts": 6, "excluded_by_reason": {"dnc": 2}, "excluded_estimated": True, "messages": 4}
 
 
 def test_quick_send_goes_through_the_queue_and_preview_counts_any_body(fns, daytime):
@@ -493,6 +632,19 @@ def test_quick_send_goes_through_the_queue_and_preview_counts_any_body(fns, dayt
     preview = ok(fns.http("POST", "/v1/messages/preview", headers=INTEGRATOR, json_body={"body": "Hi 😀"}))
     assert {k: preview[k] for k in ("characters", "encoding", "segments", "ucs2_characters")} == {
         "characters": 4, "encoding": "UCS-2", "segments": 1, "ucs2_characters": ["😀"]}
+
+
+def test_quick_send_errors_name_the_field(fns):
+    brand_with_numbers(fns, numbers=("+12125550900",))
+    no_sender = fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={"to": "2125550142", "body": "hello"})
+    assert (no_sender.status, no_sender.body["errors"]) == (422, [{
+        "field": "from", "reason": "give either from (a sending number) or brand_id (its pool picks the number)"}])
+    no_body = fns.http("POST", "/v1/messages", headers=OPERATOR, json_body={"to": "2125550142", "from": "+12125550900"})
+    assert (no_body.status, no_body.body["errors"]) == (422, [{"field": "body", "reason": "give either body or template_id"}])
+    for sender in ("+12125550999", "not a number"):
+        unknown = fns.http("POST", "/v1/messages", headers=OPERATOR,
+                           json_body={"to": "2125550142", "from": sender, "body": "hello"})
+        assert (unknown.status, unknown.body["errors"]) == (404, [{"field": "from", "reason": "no sending number like this"}])
 
 
 def test_legacy_campaign_routes_answer_integrators(fns):
@@ -517,9 +669,26 @@ def test_an_import_whose_file_is_gone_fails_with_the_reason(fns):
     result = run_import(runtime.records(), runtime.uploads(), started["import_id"], lambda: NOON)
     assert (result["status"], result["error"], result["rows_read"]) == (
         "failed", f"the uploaded file imports/{started['import_id']}/contacts.csv is gone", 0)
-    refused = fns.http("GET", f"/v1/imports/{started['import_id']}/report.csv", headers=OPERATOR)
-    assert (refused.status, refused.body["errors"]) == (
-        409, [{"field": "import_id", "reason": "the import is failed; the report comes when it completes"}])
+    report = fns.http("GET", f"/v1/imports/{started['import_id']}/report.csv", headers=OPERATOR)
+    assert (report.status, report.body.splitlines()) == (200, [
+        "line,outcome,reason,value", f",import_failed,the uploaded file imports/{started['import_id']}/contacts.csv is gone,"])
+
+
+def test_the_report_of_an_import_that_failed_midway_has_the_rows_before_and_the_reason(fns):
+    contact_list = ok(fns.http("POST", "/v1/contact-lists", headers=OPERATOR, json_body={"name": "Cut"}), 201)
+    body = "phone,first_name\n2125550101,Ann\n212-555-CALL,Bob\n2125550101,Ann again\n" + "x" * (2 * 1024 * 1024)
+    started = ok(fns.http("POST", f"/v1/contact-lists/{contact_list['list_id']}/imports",
+                          headers={**OPERATOR, "content-type": "text/csv"}, body=body), 202)
+    fns.drain_imports()
+    record = ok(fns.http("GET", f"/v1/imports/{started['import_id']}", headers=OPERATOR))
+    assert {k: record[k] for k in ("status", "error", "rows_read", "new_contacts")} == {
+        "status": "failed", "error": "line 5 is longer than 1048576 characters: not a contacts list",
+        "rows_read": 3, "new_contacts": 1}
+    report = fns.http("GET", f"/v1/imports/{started['import_id']}/report.csv", headers=OPERATOR)
+    assert (report.status, report.body.splitlines()) == (200, [
+        "line,outcome,reason,value", "3,rejected,contains letters,212-555-CALL",
+        "4,duplicate,same phone as line 2,+1212***0101",
+        ",import_failed,line 5 is longer than 1048576 characters: not a contacts list,"])
 
 
 def test_a_file_that_is_not_a_csv_fails_the_import_with_the_reason(fns):
@@ -575,7 +744,8 @@ def test_flows_and_quick_sends_reuse_saved_templates(fns):
     assert flow["variables"] == ["first_name", "call_number"]
     both = fns.http("POST", "/v1/flows", headers=OPERATOR, json_body={
         "name": "x", "from_number": "+12125550100", "initial_message": "hi", "initial_template_id": first["template_id"]})
-    assert (both.status, both.body["errors"]) == (422, [{"field": "body", "reason": "give either initial_message or initial_template_id"}])
+    assert (both.status, both.body["errors"]) == (
+        422, [{"field": "initial_message", "reason": "give either initial_message or initial_template_id"}])
     missing = fns.http("POST", "/v1/flows", headers=OPERATOR, json_body={
         "name": "x", "from_number": "+12125550100", "initial_template_id": "tp_nope"})
     assert (missing.status, missing.body["errors"]) == (404, [{"field": "initial_template_id", "reason": "no template with this id"}])

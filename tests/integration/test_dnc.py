@@ -202,11 +202,13 @@ def test_a_file_of_any_size_goes_through_a_presigned_upload(fns):
 
 
 def test_a_line_that_stops_the_reading_is_reported_and_the_numbers_before_it_stay_listed(fns):
-    body = "phone\n2125550142\n" + "x" * (2 * 1024 * 1024)  # no line break: not text lines at all
-    record, _ = imported(fns, body)
+    body = "phone\n2125550142\n212-555-CALL\n" + "x" * (2 * 1024 * 1024)  # no line break: not text lines at all
+    record, report = imported(fns, body)
     assert {k: record[k] for k in ("status", "error", "rows_read", "added")} == {
-        "status": "failed", "error": "line 3 is longer than 1048576 characters: not a contacts list",
-        "rows_read": 1, "added": 1}
+        "status": "failed", "error": "line 4 is longer than 1048576 characters: not a contacts list",
+        "rows_read": 2, "added": 1}
+    assert report == ["line,outcome,reason,value", "3,rejected,contains letters,212-555-CALL",
+                      ",import_failed,line 4 is longer than 1048576 characters: not a contacts list,"]
     assert phones_of(dnc_page(fns)) == ["+12125550142"]
 
 

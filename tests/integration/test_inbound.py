@@ -317,6 +317,12 @@ def test_listing_rejects_bad_filters_naming_them(fns, clock):
     assert (bad.status, bad.body["errors"][0]["field"]) == (422, "cursor")
     wide = fns.http("GET", "/v1/inbound?since=2026-01-01&until=2026-12-01", headers=OPERATOR)
     assert (wide.status, wide.body["errors"]) == (422, [{"field": "since", "reason": "the range is at most 92 days"}])
+    for target in ("/v1/inbound?number=abc", "/v1/inbound/by-number?number=abc"):
+        bad = fns.http("GET", target, headers=OPERATOR)
+        assert (bad.status, bad.body["errors"]) == (422, [{
+            "field": "number", "reason": "must be a sending number or a short code (contains letters)"}]), target
+    short_code = fns.http("GET", "/v1/inbound?number=55123", headers=OPERATOR)
+    assert (short_code.status, short_code.body["inbound"]) == (200, [])
 
 
 def test_the_consent_record_of_a_phone(fns, clock):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
 import pytest
 
+from devstack import apigw
 from tests.integration.conftest import API_KEY, INTEGRATOR
 from tests.integration.test_lead_flow import make_flow
 
@@ -66,6 +68,17 @@ def test_a_body_that_is_not_utf8_or_nests_too_deeply_is_a_400_on_every_json_rout
                       headers={**OPERATOR, "content-type": "application/json"})
     assert (nested.status, nested.body["errors"]) == (400, [{"field": "body",
                                                              "reason": "nests arrays or objects too deeply"}])
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/nothing"), ("DELETE", "/v1/brands")])
+def test_a_route_no_function_serves_answers_the_documented_error_shape(fns, method, path):
+    # What a function is handed for a path none of its routes serve (a catch-all route's event).
+    request = apigw.HttpRequest(method=method, target=path, headers=[("host", "api.sendline.test")], body=b"")
+    event = apigw.build_event(request, apigw.RouteMatch("ANY /v1/{proxy+}", None, {"proxy": path[4:]}))
+    result = fns.handler("campaign_api")(event, fns.context("campaign_api"))
+    assert (result["statusCode"], json.loads(result["body"])) == (404, {
+        "success": False, "error": "route: no such endpoint", "code": "not_found",
+        "errors": [{"field": "route", "reason": "no such endpoint"}]})
 
 
 def test_api_key_is_required_and_checked(fns):

@@ -155,6 +155,12 @@ def report_row(event: RowRejected | RowDuplicate) -> tuple[str, str, str, str]:
     raise TypeError(f"only rejected and duplicate rows are reported, not {type(event).__name__}")
 
 
+def failure_row(reason: str) -> tuple[str, str, str, str]:
+    """The report's last line when the file stopped being read: why (`reason` names the line
+    when one line is the cause). The rows reported above it are those read before."""
+    return ("", "import_failed", reason, "")
+
+
 def spreadsheet_text(value: str) -> str:
     """A cell any export can write safely: a formula-looking value is made text."""
     return "'" + value if _FORMULA.match(value) else value

@@ -8,11 +8,22 @@ Status machine (anything else is a 409):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso, parse_iso
@@ -61,9 +72,9 @@ def can_change(current: str, new: str) -> bool:
 class CreativeDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = Field(default=None, max_length=120)
-    body: StrictStr | None = Field(default=None, min_length=1, max_length=catalog.MAX_BODY)
+    body: catalog.MessageBody | None = None
     template_id: StrictStr | None = None
-    weight: int = Field(default=1, ge=1, le=1000)
+    weight: StrictInt = Field(default=1, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _one_source(self) -> CreativeDraft:
@@ -91,7 +102,7 @@ class CampaignDraft(BaseModel):
     pool: StrictStr | None = Field(default=None, pattern=catalog.POOL_NAME)
     list_id: StrictStr
     creatives: list[CreativeDraft] = Field(min_length=1, max_length=MAX_CREATIVES)
-    rate_per_second: float = Field(default=1.0, gt=0, le=1000)
+    rate_per_second: StrictFloat = Field(default=1.0, gt=0, le=1000)
     start_at: datetime | None = None
     send_window: WindowDraft = WindowDraft()
     append_opt_out_footer: StrictBool = True
@@ -111,7 +122,7 @@ class CampaignChanges(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: StrictStr | None = Field(default=None, min_length=1, max_length=120)
-    rate_per_second: float | None = Field(default=None, gt=0, le=1000)
+    rate_per_second: StrictFloat | None = Field(default=None, gt=0, le=1000)
     start_at: datetime | None = None
     send_window: WindowDraft | None = None
     auto_pause: AutoPauseSettings | None = None
@@ -318,16 +329,62 @@ def _national(e164: str) -> str:
 
 
 SAMPLE_CONTACT = {"phone": "+12125550142", "first_name": "Alex", "last_name": "Rivera", "fields": {}}
+# Contacts a preview checks against the DNC list one by one; past that it estimates from their
+# share, so a preview of a list of millions stays a quick read.
+PREVIEW_DNC_CHECKS = 10_000
+PREVIEW_CHUNK = 100  # contacts read, and looked up on the DNC list, at a time
+
+
+@dataclass
+class DncCheck:
+    """What a preview found of the campaign's contacts on the DNC list today."""
+
+    checked: int = 0
+    on_dnc: int = 0
+    complete: bool = False  # every contact was checked
+    first_texted: dict[str, Any] | None = None  # the first contact who would be texted
+
+    def excluded(self, contacts: int) -> int:
+        """Contacts on the DNC list: counted, or estimated from the share of those checked."""
+        if self.complete or not self.checked or self.checked >= contacts:
+            return self.on_dnc
+        return min(contacts, round(contacts * self.on_dnc / self.checked))
+
+
+def check_dnc(records: Records, campaign: dict[str, Any], limit: int) -> DncCheck:
+    """The campaign's contacts (those the list had at launch) checked against the DNC list in
+    list order, as the dispatcher releases them: each one on it will be skipped, not texted."""
+    check, cursor, read = DncCheck(), None, 0
+    launched_at = campaign.get("scheduled_at", "~")
+    while read < limit:
+        asked = min(PREVIEW_CHUNK, limit - read)
+        contacts = records.contacts_after(campaign["list_id"], cursor, asked)
+        read += len(contacts)
+        theirs = [c for c in contacts if (c.get("added_at") or "") <= launched_at]
+        on_dnc = records.dnc_among(c["phone"] for c in theirs) if theirs else set()
+        check.checked += len(theirs)
+        check.on_dnc += len(on_dnc)
+        if check.first_texted is None:
+            check.first_texted = next((c for c in theirs if c["phone"] not in on_dnc), None)
+        if len(contacts) < asked:
+            check.complete = True
+            break
+        cursor = contacts[-1]["sk"]
+    return check
 
 
 def preview(records: Records, campaign_id: str) -> dict[str, Any]:
-    """Each creative as the first contact would get it, what it costs as SMS, and the
-    projected totals for the whole list."""
+    """Each creative as the first contact to be texted would get it, what it costs as SMS, and
+    the projected totals for the whole list: contacts on the DNC list now are left out of the
+    messages, segments, cost and duration (the dispatcher skips them) and counted by reason."""
     campaign = get_campaign(records, campaign_id)
     brand = catalog.get_brand(records, campaign["brand_id"])
-    contact = records.first_contact(campaign["list_id"]) or SAMPLE_CONTACT
+    dnc = check_dnc(records, campaign, PREVIEW_DNC_CHECKS)
+    contact = dnc.first_texted or records.first_contact(campaign["list_id"]) or SAMPLE_CONTACT
     contact_list = records.get_entity("LIST", campaign["list_id"]) or {}
-    contacts = int(campaign.get("total_contacts") or contact_list.get("contacts") or 0)
+    total_contacts = int(campaign.get("total_contacts") or contact_list.get("contacts") or 0)
+    excluded = {"dnc": dnc.excluded(total_contacts)}
+    contacts = total_contacts - sum(excluded.values())
     total_weight = sum(int(c["weight"]) for c in campaign["creatives"])
     creatives, projected_segments = [], 0.0
     for creative in campaign["creatives"]:
@@ -350,6 +407,10 @@ def preview(records: Records, campaign_id: str) -> dict[str, Any]:
                            "first_name": contact.get("first_name")},
         "creatives": creatives,
         "projected": {
+            "contacts": total_contacts,
+            "excluded_by_reason": excluded,
+            # Past PREVIEW_DNC_CHECKS contacts, the count is their share scaled to the list.
+            "excluded_estimated": not dnc.complete and dnc.checked < total_contacts,
             "messages": contacts,
             "segments": round(projected_segments),
             "cost": round(projected_segments * price + lookup_cost, 2),

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
@@ -14,13 +24,25 @@ from sendline.domain.encoding import analyse, smart_encode
 from sendline.domain.ids import new_id
 from sendline.domain.keywords import HELP_WORDS, OPT_IN_WORDS, OPT_OUT_WORDS, normalise_reply
 from sendline.domain.phones import PhoneRejected, normalise_phone
-from sendline.domain.templates import template_variables
+from sendline.domain.templates import placeholder_problem, template_variables
 from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, ValidationFailed
 from sendline.services.validation import parse
 
 MAX_BODY = 1600
 RESERVED_KEYWORDS = OPT_OUT_WORDS | OPT_IN_WORDS | HELP_WORDS
 POOL_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+def _well_formed(body: str) -> str:
+    problem = placeholder_problem(body)
+    if problem:
+        raise ValueError(problem)
+    return body
+
+
+# A text as operators save it (a template, a campaign creative, a flow's message, a quick send):
+# each `{...}` in it must be a variable the renderer fills.
+MessageBody = Annotated[StrictStr, Field(min_length=1, max_length=MAX_BODY), AfterValidator(_well_formed)]
 
 
 class NumberType(StrEnum):
@@ -150,7 +172,7 @@ class NumberDraft(BaseModel):
     brand_id: StrictStr = Field(min_length=1, max_length=100)
     type: NumberType = NumberType.LONG_CODE
     pool: StrictStr | None = Field(default=None, pattern=POOL_NAME)
-    mps: float | None = Field(default=None, gt=0, le=1000)
+    mps: StrictFloat | None = Field(default=None, gt=0, le=1000)
     status: StrictStr = Field(default="active", pattern="^(active|rested)$")
 
     _number = field_validator("number")(lambda v: _short_code_or_e164(v))
@@ -159,13 +181,19 @@ class NumberDraft(BaseModel):
 class NumberChanges(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     pool: StrictStr | None = Field(default=None, pattern=POOL_NAME)
-    mps: float | None = Field(default=None, gt=0, le=1000)
+    mps: StrictFloat | None = Field(default=None, gt=0, le=1000)
     status: StrictStr | None = Field(default=None, pattern="^(active|rested)$")
     type: NumberType | None = None
 
 
 def _listing(number: dict[str, Any]) -> dict[str, str]:
     return {"gsi1pk": "NUMBERS", "gsi1sk": f"{number['brand_id']}#{number['pool']}#{number['number']}"}
+
+
+def _number_view(number: dict[str, Any]) -> dict[str, Any]:
+    """A sending number as the API shows it; `mps` is a float however it was stored (the table
+    gives back a whole number as an int)."""
+    return {**number, "mps": float(number["mps"])}
 
 
 def add_number(records: Records, body: object, now: datetime) -> dict[str, Any]:
@@ -186,21 +214,18 @@ def add_number(records: Records, body: object, now: datetime) -> dict[str, Any]:
                               listing=(_listing(number)["gsi1pk"], _listing(number)["gsi1sk"]))
     except ConditionFailed:
         raise Conflict(FieldProblem("number", "this number is already registered")) from None
-    return number
+    return _number_view(number)
 
 
-def get_number(records: Records, number: str) -> dict[str, Any]:
-    found = records.get_entity("NUMBER", _lookup_key(number))
-    if not found:
-        raise NotFound(FieldProblem("number", "no sending number like this"))
-    return found
-
-
-def _lookup_key(number: str) -> str:
+def get_number(records: Records, number: str, field: str = "number") -> dict[str, Any]:
     try:
-        return _short_code_or_e164(number)
+        key = _short_code_or_e164(number)
     except ValueError:
-        raise NotFound(FieldProblem("number", "no sending number like this")) from None
+        raise NotFound(FieldProblem(field, "no sending number like this")) from None
+    found = records.get_entity("NUMBER", key)
+    if not found:
+        raise NotFound(FieldProblem(field, "no sending number like this"))
+    return _number_view(found)
 
 
 def update_number(records: Records, number: str, body: object, now: datetime) -> dict[str, Any]:
@@ -210,8 +235,8 @@ def update_number(records: Records, number: str, body: object, now: datetime) ->
     if "type" in changes and "mps" not in changes and changes["type"]:
         merged["mps"] = DEFAULT_MPS[NumberType(changes["type"])]
     fields = {k: merged[k] for k in ("pool", "mps", "status", "type")}
-    return records.update_entity("NUMBER", current["number"],
-                                 set_fields={**fields, **_listing(merged), "updated_at": iso(now)})
+    return _number_view(records.update_entity("NUMBER", current["number"],
+                                              set_fields={**fields, **_listing(merged), "updated_at": iso(now)}))
 
 
 def delete_number(records: Records, number: str) -> dict[str, Any]:
@@ -224,7 +249,7 @@ def list_numbers(records: Records, brand_id: str | None = None, pool: str | None
     prefix = None
     if brand_id:
         prefix = f"{brand_id}#" + (f"{pool}#" if pool else "")
-    return records.list_entities("NUMBERS", prefix=prefix, newest_first=False, limit=1000)
+    return [_number_view(n) for n in records.list_entities("NUMBERS", prefix=prefix, newest_first=False, limit=1000)]
 
 
 def pool_numbers(records: Records, brand_id: str, pool: str) -> list[dict[str, Any]]:
@@ -236,14 +261,14 @@ def pool_numbers(records: Records, brand_id: str, pool: str) -> list[dict[str, A
 class TemplateDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr = Field(min_length=1, max_length=120)
-    body: StrictStr = Field(min_length=1, max_length=MAX_BODY)
+    body: MessageBody
     brand_id: StrictStr | None = None
 
 
 class TemplateChanges(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr | None = Field(default=None, min_length=1, max_length=120)
-    body: StrictStr | None = Field(default=None, min_length=1, max_length=MAX_BODY)
+    body: MessageBody | None = None
     archived: StrictBool | None = None
 
 
@@ -262,8 +287,14 @@ def body_facts(body: str) -> dict[str, Any]:
     }
 
 
+TEMPLATE_FIELDS = ("template_id", "name", "body", "brand_id", "archived", "created_at", "updated_at")
+
+
 def _template_view(template: dict[str, Any]) -> dict[str, Any]:
-    return {**template, **body_facts(template["body"]), "variables": template_variables(template["body"])}
+    """A template as create, get, update and list all show it: the same fields every time (the
+    table keeps no empty `brand_id`), with what its body costs as SMS."""
+    return {**{f: template.get(f) for f in TEMPLATE_FIELDS}, **body_facts(template["body"]),
+            "variables": template_variables(template["body"])}
 
 
 def create_template(records: Records, body: object, now: datetime) -> dict[str, Any]:
@@ -285,7 +316,8 @@ def get_template(records: Records, template_id: str, field: str = "template_id")
 
 
 def update_template(records: Records, template_id: str, body: object, now: datetime) -> dict[str, Any]:
-    changes = parse(TemplateChanges, body).model_dump(exclude_unset=True)
+    # A null leaves the field as it is: a template always keeps a name and a body.
+    changes = {k: v for k, v in parse(TemplateChanges, body).model_dump(exclude_unset=True).items() if v is not None}
     try:
         template = records.update_entity("TEMPLATE", template_id, set_fields={**changes, "updated_at": iso(now)})
     except KeyError:

@@ -28,11 +28,13 @@ from sendline.domain.contacts_csv import (
     ImportTally,
     RowDuplicate,
     RowRejected,
+    failure_row,
     read_contacts,
     report_row,
 )
 from sendline.domain.ids import new_id
-from sendline.errors import Conflict, FieldProblem, NotFound, UploadMissing
+from sendline.domain.phones import PhoneRejected, normalise_phone
+from sendline.errors import Conflict, FieldProblem, NotFound, UploadMissing, ValidationFailed
 from sendline.services.validation import parse
 
 logger = Logger(child=True)
@@ -100,11 +102,21 @@ def list_lists(records: Records) -> list[dict[str, Any]]:
 
 
 def contacts_page(records: Records, list_id: str, after: str | None, limit: int) -> dict[str, Any]:
+    """A page of the list's contacts in phone order; `after` is the previous page's `next`."""
     get_list(records, list_id)
-    cursor = f"C#{after}" if after else None
+    cursor = f"C#{_phone_cursor(after)}" if after else None
     contacts = records.contacts_after(list_id, cursor, limit)
     shown = [{k: v for k, v in c.items() if k not in ("pk", "sk")} for c in contacts]
     return {"contacts": shown, "next": contacts[-1]["phone"] if len(contacts) == limit else None}
+
+
+def _phone_cursor(after: str) -> str:
+    # A `+` that was not URL-encoded arrives as a space; the phone reads the same either way.
+    try:
+        return normalise_phone(after).e164
+    except PhoneRejected as exc:
+        reason = f"must be the phone number a page gave as next ({exc.reason})"
+        raise ValidationFailed(FieldProblem("after", reason)) from None
 
 
 # -- imports ----------------------------------------------------------------------------------
@@ -159,10 +171,10 @@ def run_import(records: Records, uploads: Uploads, import_id: str, clock: Callab
     text = io.TextIOWrapper(report, encoding="utf-8", newline="")
     writer = csv.writer(text)
     writer.writerow(REPORT_COLUMNS)
+    batch: list[ContactRow] = []
     try:
         with uploads.open(source_key(import_id)) as stream:
             layout, events = read_contacts(stream)
-            batch: list[ContactRow] = []
             for event in events:
                 tally.add(event)
                 if isinstance(event, ContactRow):
@@ -178,17 +190,19 @@ def run_import(records: Records, uploads: Uploads, import_id: str, clock: Callab
                 new, dnc = _store(records, record["list_id"], batch, now)
                 added, on_dnc = added + new, on_dnc + dnc
     except (CsvUnreadable, UploadMissing) as exc:
-        # Rows stored before a bad line stay in the list and are counted; the import says why
-        # it stopped and where.
+        # Rows read before a bad line stay in the list and are counted; the import and its
+        # report say why it stopped and where, after the rows reported until then.
+        error = str(getattr(exc, "reason", exc))
+        writer.writerow(failure_row(error))
+        _put_report(uploads, import_id, report, text)
+        if batch:
+            added += _store(records, record["list_id"], batch, now)[0]
         if added:
             records.update_entity("LIST", record["list_id"], add={"contacts": added}, set_fields={"updated_at": iso(now)})
         return records.update_entity("IMPORT", import_id, set_fields={
-            "status": "failed", "error": str(getattr(exc, "reason", exc)), "rows_read": tally.rows_read,
+            "status": "failed", "error": error, "rows_read": tally.rows_read,
             "new_contacts": added, "finished_at": iso(clock())})
-    text.flush()
-    report.seek(0)
-    uploads.put_file(report_key(import_id), report, "text/csv")
-    text.close()
+    _put_report(uploads, import_id, report, text)
     records.update_entity("LIST", record["list_id"], add={"contacts": added, "imports": 1},
                           set_fields={"updated_at": iso(now)})
     summary = {
@@ -212,6 +226,13 @@ def run_import(records: Records, uploads: Uploads, import_id: str, clock: Callab
     return records.update_entity("IMPORT", import_id, set_fields=summary)
 
 
+def _put_report(uploads: Uploads, import_id: str, report: BinaryIO, text: io.TextIOWrapper) -> None:
+    text.flush()
+    report.seek(0)
+    uploads.put_file(report_key(import_id), report, "text/csv")
+    text.close()
+
+
 def _store(records: Records, list_id: str, rows: list[ContactRow], now: datetime) -> tuple[int, int]:
     """Write one chunk; returns (contacts new to the list, contacts on the DNC list)."""
     phones = [r.phone for r in rows]
@@ -230,11 +251,23 @@ def _contact(row: ContactRow, now: datetime, added_at: str | None) -> dict[str, 
 
 
 def report_csv(records: Records, uploads: Uploads, import_id: str) -> tuple[bytes | None, str | None]:
-    """The report's bytes when small enough to return inline, else a download URL."""
+    """The report's bytes when small enough to return inline, else a download URL. A failed
+    import's report ends with the reason it failed, after the rows reported until then."""
     record = get_import(records, import_id)
-    if record["status"] != "completed":
-        raise Conflict(FieldProblem("import_id", f"the import is {record['status']}; the report comes when it completes"))
+    if record["status"] not in ("completed", "failed"):
+        raise Conflict(FieldProblem("import_id", f"the import is {record['status']}; its report is ready when "
+                                                 "the import has completed or failed"))
     key = report_key(import_id)
-    if uploads.size(key) <= 4 * 1024 * 1024:
+    size = uploads.size(key)
+    if size == 0 and record["status"] == "failed":
+        # Failed before this report was kept: all that is known is why.
+        return _csv_text([REPORT_COLUMNS, failure_row(str(record.get("error") or "the import failed"))]), None
+    if size <= 4 * 1024 * 1024:
         return uploads.read(key), None
     return None, uploads.download_url(key, UPLOAD_URL_LIFETIME_S)
+
+
+def _csv_text(rows: list[tuple[str, ...]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode("utf-8")

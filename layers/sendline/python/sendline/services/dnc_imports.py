@@ -27,6 +27,7 @@ from sendline.domain.contacts_csv import (
     FirstLineByPhone,
     RowDuplicate,
     RowRejected,
+    failure_row,
     read_contacts,
     report_row,
 )
@@ -129,8 +130,10 @@ def run_dnc_import(records: Records, uploads: Uploads, record: dict[str, Any],
                 if tally.rows_read % PROGRESS_EVERY == 0:
                     records.update_entity("IMPORT", import_id, set_fields={"rows_read": tally.rows_read})
     except (CsvUnreadable, UploadMissing) as exc:
-        # The numbers before the line that stopped the reading are listed; the import says where.
+        # The numbers before the line that stopped the reading are listed; the import and the
+        # end of its report say where.
         error = str(getattr(exc, "reason", exc))
+        writer.writerow(failure_row(error))
     _add(records, tally, batch, now)
     text.flush()
     report.seek(0)

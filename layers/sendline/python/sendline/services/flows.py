@@ -15,11 +15,11 @@ from sendline.domain.phones import PhoneRejected, normalise_phone
 from sendline.domain.templates import template_variables
 from sendline.errors import FieldProblem, NotFound
 from sendline.services.campaigns import WindowDraft
-from sendline.services.catalog import get_template
+from sendline.services.catalog import MessageBody, get_template
 from sendline.services.settings import current_settings
+from sendline.services.validation import FieldValueError
 
 MAX_DRIPS = 20
-MAX_BODY = 1600
 
 ACTIVE, PAUSED = "active", "paused"
 
@@ -34,7 +34,7 @@ def _phone(value: str) -> str:
 class DripStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
     delay_minutes: StrictInt = Field(ge=1, le=60 * 24 * 60, description="minutes after the lead arrived")
-    message: StrictStr | None = Field(default=None, min_length=1, max_length=MAX_BODY)
+    message: MessageBody | None = None
     template_id: StrictStr | None = None
 
     @model_validator(mode="after")
@@ -48,7 +48,7 @@ class FlowDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr = Field(min_length=1, max_length=120)
     from_number: StrictStr
-    initial_message: StrictStr | None = Field(default=None, min_length=1, max_length=MAX_BODY)
+    initial_message: MessageBody | None = None
     initial_template_id: StrictStr | None = None
     drips: list[DripStep] = Field(default_factory=list, max_length=MAX_DRIPS)
     call_number: StrictStr | None = None
@@ -62,7 +62,7 @@ class FlowDraft(BaseModel):
     @model_validator(mode="after")
     def _one_source(self) -> FlowDraft:
         if (self.initial_message is None) == (self.initial_template_id is None):
-            raise ValueError("give either initial_message or initial_template_id")
+            raise FieldValueError("initial_message", "give either initial_message or initial_template_id")
         return self
 
 

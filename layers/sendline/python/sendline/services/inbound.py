@@ -299,9 +299,23 @@ def parse_filter(query: Mapping[str, str | None], now: datetime) -> InboundFilte
         raise ValidationFailed(FieldProblem("since", "must be before until"))
     if (until - since).days > MAX_LISTING_DAYS:
         raise ValidationFailed(FieldProblem("since", f"the range is at most {MAX_LISTING_DAYS} days"))
-    number = query.get("number")
-    return InboundFilter(number=_number(number) if number else None, brand_id=query.get("brand_id") or None,
+    return InboundFilter(number=_number_filter(query.get("number")), brand_id=query.get("brand_id") or None,
                          keyword=(query.get("keyword") or "").strip() or None, since=since, until=until)
+
+
+def _number_filter(raw: str | None) -> str | None:
+    """The sending number to filter by; one that cannot be a number is refused, not searched
+    for and never found."""
+    if not raw or not raw.strip():
+        return None
+    text = raw.strip()
+    if text.isdigit() and 5 <= len(text) <= 6:
+        return text  # a short code
+    try:
+        return normalise_phone(text).e164
+    except PhoneRejected as exc:
+        reason = f"must be a sending number or a short code ({exc.reason})"
+        raise ValidationFailed(FieldProblem("number", reason)) from None
 
 
 def _matches(record: Mapping[str, Any], wanted: InboundFilter) -> bool:

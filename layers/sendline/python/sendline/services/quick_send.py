@@ -21,13 +21,13 @@ from sendline.errors import ConditionFailed, Conflict, FieldProblem, NotFound, V
 from sendline.services import catalog
 from sendline.services.send_windows import OUTSIDE_SEND_WINDOW, Windows
 from sendline.services.settings import current_settings
-from sendline.services.validation import parse
+from sendline.services.validation import FieldValueError, parse
 
 
 class QuickSend(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     to: StrictStr
-    body: StrictStr | None = Field(default=None, min_length=1, max_length=catalog.MAX_BODY)
+    body: catalog.MessageBody | None = None
     template_id: StrictStr | None = None
     variables: dict[str, StrictStr | int | float | None] = Field(default_factory=dict, max_length=50)
     from_number: StrictStr | None = Field(default=None, alias="from")
@@ -37,9 +37,9 @@ class QuickSend(BaseModel):
     @model_validator(mode="after")
     def _sources(self) -> QuickSend:
         if (self.body is None) == (self.template_id is None):
-            raise ValueError("give either body or template_id")
+            raise FieldValueError("body", "give either body or template_id")
         if (self.from_number is None) == (self.brand_id is None):
-            raise ValueError("give either from (a sending number) or brand_id (its pool picks the number)")
+            raise FieldValueError("from", "give either from (a sending number) or brand_id (its pool picks the number)")
         return self
 
 
@@ -61,7 +61,7 @@ def _recipient(raw: str) -> str:
 
 def _sender(records: Records, request: QuickSend, to: str) -> tuple[str, dict[str, Any] | None]:
     if request.from_number:
-        number = catalog.get_number(records, request.from_number)
+        number = catalog.get_number(records, request.from_number, field="from")
         if number["status"] != "active":
             raise Conflict(FieldProblem("from", "this number is rested"))
         return number["number"], catalog.get_brand(records, number["brand_id"])

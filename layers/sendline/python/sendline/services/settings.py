@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
@@ -18,18 +18,18 @@ from sendline.services.validation import parse
 class ValidationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled_for_campaigns: StrictBool = False
-    min_score: int = Field(default=50, ge=0, le=100)
-    cost_per_lookup: float = Field(default=0.005, ge=0, le=10)
+    min_score: StrictInt = Field(default=50, ge=0, le=100)
+    cost_per_lookup: StrictFloat = Field(default=0.005, ge=0, le=10)
     provider: Literal["activity_score", "twilio_lookup"] = "activity_score"
 
 
 class AutoPauseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # At least this many sends before the error rate means anything.
-    min_sends: int = Field(default=500, ge=1, le=10_000_000)
+    min_sends: StrictInt = Field(default=500, ge=1, le=10_000_000)
     # Percent of sends that failed or went undelivered; 0 turns auto-pause off. 15-25 is the
     # range that catches a filtered creative or a burnt number before carriers block it.
-    error_rate_threshold_pct: float = Field(default=20.0, ge=0, le=100)
+    error_rate_threshold_pct: StrictFloat = Field(default=20.0, ge=0, le=100)
 
 
 class PriceSettings(BaseModel):
@@ -37,10 +37,10 @@ class PriceSettings(BaseModel):
     cost until the provider's own price arrives."""
 
     model_config = ConfigDict(extra="forbid")
-    price_per_segment: float = Field(default=0.0079, ge=0, le=10)
+    price_per_segment: StrictFloat = Field(default=0.0079, ge=0, le=10)
 
 
-Rate = Annotated[float, Field(ge=0, le=10)]
+Rate = Annotated[StrictFloat, Field(ge=0, le=10)]
 
 
 class BillingSettings(BaseModel):
@@ -59,7 +59,7 @@ class BillingSettings(BaseModel):
         default_factory=dict, max_length=1000)
     carrier_fees_per_segment: dict[Annotated[str, Field(min_length=1, max_length=60)], Rate] = Field(
         default_factory=dict, max_length=200)
-    low_balance_alert: float = Field(default=50.0, ge=0, le=10_000_000)
+    low_balance_alert: StrictFloat = Field(default=50.0, ge=0, le=10_000_000)
 
     def rate_for(self, brand_id: str | None) -> float:
         return self.brand_rates_per_segment.get(brand_id or "", self.rate_per_segment)
@@ -80,7 +80,7 @@ class InboundSettings(BaseModel):
     carrier_handles_standard_keywords: StrictBool = True
 
 
-CarrierErrorCode = Annotated[int, Field(ge=10000, le=99999)]
+CarrierErrorCode = Annotated[StrictInt, Field(ge=10000, le=99999)]
 
 
 class AutoDncSettings(BaseModel):
@@ -94,7 +94,7 @@ class AutoDncSettings(BaseModel):
     # handset, 30006 landline.
     codes: list[CarrierErrorCode] = Field(default_factory=lambda: [30007, 21610, 21211, 21614, 30005, 30006],
                                           max_length=100)
-    failures_before_dnc: int = Field(default=2, ge=1, le=100)
+    failures_before_dnc: StrictInt = Field(default=2, ge=1, le=100)
     # The recipient already told the carrier to stop: texting it again only fails again.
     immediate_codes: list[CarrierErrorCode] = Field(default_factory=lambda: [21610], max_length=100)
 

@@ -24,11 +24,24 @@ _REASONS = {
 }
 
 
+class FieldValueError(ValueError):
+    """Raised by a model validator that checks several fields together, to name the field the
+    caller should fix (pydantic would name the model, which reads as `body`)."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(reason)
+        self.field = field
+
+
 def problems_from(error: ValidationError) -> list[FieldProblem]:
     problems: list[FieldProblem] = []
     seen: set[str] = set()
     for item in error.errors(include_url=False):
-        field = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-")) or "body"
+        parts = [str(part) for part in item["loc"] if not str(part).startswith("function-")]
+        cause = (item.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldValueError):
+            parts.append(cause.field)
+        field = ".".join(parts) or "body"
         # A union reports one error per branch; the first one says enough.
         field = field.replace(".str", "").replace(".int", "")
         if field in seen:
