@@ -19,7 +19,7 @@ from typing import Any
 from bench import REPO_ROOT, RESULTS_FILE
 from bench.table import render
 
-BENCHMARKS = ("aws", "cold", "pipeline", "campaign", "import")
+BENCHMARKS = ("aws", "cold", "pipeline", "campaign", "import", "reports")
 # Measured on 2 cores: the local stack sends a little over 5 campaign texts a second at a 6/s rate
 # (its HTTP functions take turns and every text brings two status callbacks), so the 10,000
 # contacts take about half an hour; docs/performance.md, section 4.
@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows the contacts reader reads")
     parser.add_argument("--import-handler-rows", type=int, default=50_000,
                         help="rows imported through contacts_import against in-process moto")
+    parser.add_argument("--reports-messages", type=int, default=100_000,
+                        help="texts behind the reports (they are also measured after a tenth of them)")
     parser.add_argument("--out", type=Path, default=RESULTS_FILE)
     return parser.parse_args(argv)
 
@@ -322,6 +324,21 @@ def import_tables(result: dict[str, Any]) -> str:
     return first + "\n\n" + second
 
 
+def reports_table(result: dict[str, Any]) -> str:
+    small, large = (str(s) for s in result["sizes"])
+    a, b = result["by_size"][small]["reports"], result["by_size"][large]["reports"]
+    rows = [[name, a[name]["dynamodb_requests"], b[name]["dynamodb_requests"],
+             ", ".join(f"{op} {n:g}" for op, n in b[name]["by_operation"].items()),
+             a[name]["latency_ms_p50"], b[name]["latency_ms_p50"]] for name in a]
+    return render(f"6. Reports: DynamoDB requests per call after {int(small):,} and {int(large):,} texts "
+                  "(reports handler, in-process moto)",
+                  ["report", f"requests @{int(small) // 1000}k", f"requests @{int(large) // 1000}k",
+                   f"by operation @{int(large) // 1000}k", f"p50 ms @{int(small) // 1000}k",
+                   f"p50 ms @{int(large) // 1000}k"], rows,
+                  note=f"Requests the same at both sizes (the message log aside): {result['requests_flat']}. "
+                       "Latencies are moto's in this process, not DynamoDB's.")
+
+
 # -- running --------------------------------------------------------------------------------------
 def _git_commit() -> str | None:
     try:
@@ -414,6 +431,14 @@ def main(argv: list[str] | None = None) -> int:
                                    "wall_s": round(time.perf_counter() - clock, 1)})
         save()
         sections.append(import_tables(results["import"]))
+        print(sections[-1] + "\n", flush=True)
+
+    if "reports" in selected:
+        from bench import reports_calls
+
+        results["reports"] = stamp(quietly(lambda: reports_calls.run(messages=args.reports_messages)))
+        save()
+        sections.append(reports_table(results["reports"]))
         print(sections[-1] + "\n", flush=True)
 
     results["elapsed_s"] = round(time.perf_counter() - started, 1)

@@ -126,12 +126,12 @@ def moto_functions(metered: bool = True) -> Iterator[tuple[CampaignHarness, Mete
     import boto3
     from moto import mock_aws
 
-    from devstack.resources import _item_level_transactions, bucket_name, create_resources
+    from devstack.resources import bucket_name, create_resources, tune_moto
     from infra import spec
     from sendline import runtime
     from sendline.adapters import aws
 
-    _item_level_transactions()
+    tune_moto()
     environment = {**ENVIRONMENT, "TABLE_NAME": spec.TABLE.name, "UPLOADS_BUCKET": bucket_name()}
     queue_names = [spec.queue_url_env(q.name) for q in spec.QUEUES]
     with patched_environment(environment, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE", *queue_names)), mock_aws():
