@@ -91,24 +91,25 @@ def index_write_units(before: Mapping[str, Any] | None, after: Mapping[str, Any]
         if not was_in and not is_in:
             continue
         keys_only = index.projection == "KEYS_ONLY"
-
-        def size_of(item: Mapping[str, Any] | None) -> int:
-            if not keys_only or not item:
-                return item_size(item)
-            return item_size({k: v for k, v in item.items() if k in ("pk", "sk", index.pk, index.sk)})
-
         if was_in and is_in:
             if before == after:
                 continue
             keys_changed = any(before.get(a) != after.get(a) for a in (index.pk, index.sk))
             if keys_only and not keys_changed:
                 continue
-            size = max(size_of(before), size_of(after))
+            size = max(_entry_size(before, index), _entry_size(after, index))
             units[index.name] = (2 if keys_changed else 1) * max(1, math.ceil(size / KB))
         else:
-            size = size_of(after if is_in else before)
+            size = _entry_size(after if is_in else before, index)
             units[index.name] = max(1, math.ceil(size / KB))
     return units
+
+
+def _entry_size(item: Mapping[str, Any] | None, index: IndexKey) -> int:
+    """Bytes of an item's entry in an index: the whole item, or its keys in a keys-only index."""
+    if index.projection != "KEYS_ONLY" or not item:
+        return item_size(item)
+    return item_size({k: v for k, v in item.items() if k in ("pk", "sk", index.pk, index.sk)})
 
 
 def read_units(sizes: Iterable[int], *, consistent: bool, per_item: bool) -> float:

@@ -166,6 +166,15 @@ def spreadsheet_text(value: str) -> str:
     return "'" + value if _FORMULA.match(value) else value
 
 
+def spreadsheet_line(cells: Iterable[object]) -> str:
+    """One line of an export (CRLF-ended): text made safe by `spreadsheet_text`, None empty,
+    numbers as they are."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(
+        ["" if c is None else spreadsheet_text(c) if isinstance(c, str) else c for c in cells])
+    return out.getvalue()
+
+
 # -- reading ----------------------------------------------------------------------------------
 def read_contacts(stream: BinaryIO) -> tuple[CsvLayout, Iterator[ImportEvent]]:
     """Read the header now and the rows as the returned iterator is consumed.

@@ -104,9 +104,8 @@ def period(start: str | None, end: str | None, now: datetime, timezone: str = "U
     """The period a report asks for. Neither bound: the last `default_days` up to the end of the
     current hour, or all time when `default_days` is None. Only `from`: up to now. Only `to`:
     `default_days` (or 30) before it."""
-    if not start and not end:
-        if default_days is None:
-            return Period(None, None, timezone)
+    if not start and not end and default_days is None:
+        return Period(None, None, timezone)
     upper = parse_moment("to", end) if end else now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + HOUR
     lower = parse_moment("from", start) if start else upper - timedelta(days=default_days or 30)
     if lower >= upper:

@@ -8,8 +8,6 @@ Spend is provider cost + carrier fees + validation; margin is revenue less spend
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -18,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso
-from sendline.domain.contacts_csv import spreadsheet_text
+from sendline.domain.contacts_csv import spreadsheet_line
 from sendline.domain.ids import new_id
 from sendline.domain.periods import period
 from sendline.errors import FieldProblem, ValidationFailed
@@ -110,13 +108,6 @@ def pnl_csv(report: Mapping[str, Any]) -> Iterator[str]:
     """The P&L as CSV lines, each cell safe to open in a spreadsheet."""
     label = {"campaign": ("campaign_id", "name", "brand_id", "status"), "flow": ("flow_id", "name"),
              "brand": ("brand_id", "name"), "day": ("day",)}[report["group"]]
-    yield _line((*label, *PNL_COLUMNS))
+    yield spreadsheet_line((*label, *PNL_COLUMNS))
     for row in report["rows"]:
-        yield _line(tuple(row.get(k) for k in (*label, *PNL_COLUMNS)))
-
-
-def _line(cells: tuple[Any, ...]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(
-        ["" if c is None else spreadsheet_text(str(c)) if isinstance(c, str) else c for c in cells])
-    return out.getvalue()
+        yield spreadsheet_line(row.get(k) for k in (*label, *PNL_COLUMNS))

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -32,7 +30,7 @@ from typing import Any
 
 from sendline.adapters.records import Records
 from sendline.domain.clock import iso, parse_iso
-from sendline.domain.contacts_csv import spreadsheet_text
+from sendline.domain.contacts_csv import spreadsheet_line
 from sendline.domain.counters import carrier_name
 from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
 from sendline.domain.status import MessageStatus
@@ -278,7 +276,7 @@ class CsvExport:
         self.next_cursor: str | None = None
 
     def __iter__(self) -> Iterator[str]:
-        header = _csv_line(COLUMNS)
+        header = spreadsheet_line(COLUMNS)
         size = _response_size(header)
         yield header
         reader = _LogReader(self.records, self.request, max_keys=MAX_EXPORT_KEYS, max_reads=MAX_EXPORT_READS,
@@ -287,7 +285,7 @@ class CsvExport:
         written = 0
         for message in reader.matching():
             row = log_row(message, self.request.unmask)
-            line = _csv_line(_cell(row[column]) for column in COLUMNS)
+            line = spreadsheet_line(_cell(row[column]) for column in COLUMNS)
             size += _response_size(line)
             if size > MAX_EXPORT_BYTES and written:
                 self.next_cursor = _cursor(resume, self.request.since) if resume else None
@@ -305,19 +303,13 @@ def export_csv(records: Records, request: LogRequest) -> CsvExport:
     return CsvExport(records, request)
 
 
-def _cell(value: Any) -> str:
-    """A cell's text, safe to open in a spreadsheet (a formula-looking value is made text)."""
-    if value is None:
-        return ""
+def _cell(value: Any) -> str | None:
+    """A cell's text (spreadsheet_line makes it safe to open in a spreadsheet)."""
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, float):
         return f"{value:.6f}".rstrip("0").rstrip(".")
-    return spreadsheet_text(str(value))
-
-
-def _csv_line(cells: Iterable[str]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerow(list(cells))
-    return out.getvalue()
+    return str(value)
 
 
 def _response_size(text: str) -> int:
