@@ -88,7 +88,7 @@ def aws_tables(result: dict[str, Any]) -> str:
         phase_rows, digits=1,
         note=f"Transactions (count x items): {sizes}.\n"
              f"WRU table: 2 per item of a TransactWriteItems, 1 per standard write (items <= 1 KB; largest item seen "
-             f"{result['largest_item_bytes']} bytes).\nWRU index: writes to the GSIs (projection ALL), by index per "
+             f"{result['largest_item_bytes']} bytes).\nWRU index: writes to the GSIs (gsi1 and due hold whole items, log only keys), by index per "
              f"message: " + ", ".join(f"{k} {v:.2f}" for k, v in result["wru_index_by_index_per_message"].items())
              + ".\nRRU: 1 per 4 KB strongly consistent, 0.5 eventually consistent; a miss costs the minimum.")
     cost = result["cost_per_1000_messages_usd"]
