@@ -31,7 +31,7 @@ demo: install
 	$(PY) -m scripts.demo
 
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache
