@@ -627,4 +627,5 @@ def function_environment(
     )
     for name, queue in queues.items():
         environment[spec.queue_url_env(name)] = queue.url
+        environment[spec.dlq_url_env(name)] = queue.dlq_url
     return environment

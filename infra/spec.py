@@ -58,6 +58,8 @@ class Function:
     uses_uploads: bool = False
     # Looks recipients' phones up with the validation providers.
     needs_validation: bool = False
+    # Reads how many messages wait in each dead-letter queue (the Command Center's alert).
+    watches_dead_letters: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         name="reports",
         description="Command Center, analytics, P&L and balance from the counters; never scans.",
+        watches_dead_letters=True,
         routes=(
             Route("GET", "/v1/stats", "api_key_or_operator"),
             Route("GET", "/v1/reports/command-center", "operator"),
@@ -285,3 +288,8 @@ def queue(name: str) -> Queue:
 def queue_url_env(name: str) -> str:
     """Environment variable holding a queue's URL, e.g. SENDS_QUEUE_URL."""
     return f"{name.upper()}_QUEUE_URL"
+
+
+def dlq_url_env(name: str) -> str:
+    """Environment variable holding a queue's dead-letter queue URL, e.g. SENDS_DLQ_URL."""
+    return f"{name.upper()}_DLQ_URL"

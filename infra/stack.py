@@ -279,6 +279,9 @@ class SendlineStack(Stack):
             environment["TWILIO_LOOKUP_API_BASE"] = TWILIO_LOOKUP_API_BASE
         if function_spec.uses_uploads:
             environment["UPLOADS_BUCKET"] = self.uploads.bucket_name
+        if function_spec.watches_dead_letters:
+            for queue_name, dlq in self.dead_letter_queues.items():
+                environment[spec.dlq_url_env(queue_name)] = dlq.queue_url
         return environment
 
     def _function(self, function_spec: spec.Function) -> lambda_.Function:
@@ -309,6 +312,9 @@ class SendlineStack(Stack):
             self.provider_secret.grant_read(function)
         if function_spec.uses_uploads:
             self.uploads.grant_read_write(function)
+        if function_spec.watches_dead_letters:
+            for dlq in self.dead_letter_queues.values():
+                dlq.grant(function, "sqs:GetQueueAttributes")
 
         if function_spec.routes:
             integration = HttpLambdaIntegration(f"{construct_id}Integration", function)

@@ -41,7 +41,7 @@ ANALYTICS = {
 def command_center_figures():
     http.require_operator(app)
     http.query(app, ())
-    return http.json_response(200, command_center(runtime.records(), utcnow()))
+    return http.json_response(200, command_center(runtime.records(), utcnow(), runtime.dead_letters().depths))
 
 
 def _analytics_route(report, allowed):

@@ -317,6 +317,9 @@ def test_function_environment_matches_the_contract(synth, function_spec):
         expected["TWILIO_LOOKUP_API_BASE"] = TWILIO_LOOKUP_API_BASE
     if function_spec.uses_uploads:
         expected["UPLOADS_BUCKET"] = ref(synth.logical_id(stack.uploads))
+    if function_spec.watches_dead_letters:
+        for queue_name in QUEUE_NAMES:
+            expected[spec.dlq_url_env(queue_name)] = ref(dlq_id(synth, queue_name))
 
     variables = synth.function_props(function_spec.name)["Environment"]["Variables"]
     assert variables == expected
@@ -401,6 +404,15 @@ def test_function_sends_only_to_the_queues_it_publishes_to(synth, function_spec)
         queue_arn = get_att(queue_id(synth, queue_name), "Arn")
         can_send = allows(statements, "sqs:SendMessage", queue_arn)
         assert can_send is (queue_name in function_spec.publishes_to), queue_name
+
+
+@pytest.mark.parametrize("function_spec", spec.FUNCTIONS, ids=FUNCTION_NAMES)
+def test_only_functions_that_watch_dead_letters_read_their_queue_attributes(synth, function_spec):
+    statements = synth.role_statements(function_spec.name)
+    for queue_name in QUEUE_NAMES:
+        dlq_arn = get_att(dlq_id(synth, queue_name), "Arn")
+        assert allows(statements, "sqs:GetQueueAttributes", dlq_arn) is function_spec.watches_dead_letters, queue_name
+        assert not allows(statements, "sqs:ReceiveMessage", dlq_arn), queue_name
 
 
 @pytest.mark.parametrize("function_spec", spec.FUNCTIONS, ids=FUNCTION_NAMES)

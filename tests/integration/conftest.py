@@ -143,6 +143,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         queues = create_resources(boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("s3"))
         for name, queue in queues.items():
             monkeypatch.setenv(spec.queue_url_env(name), queue.url)
+            monkeypatch.setenv(spec.dlq_url_env(name), queue.dlq_url)
         monkeypatch.setenv("UPLOADS_BUCKET", bucket_name())
         runtime.reset()
         register_api_key(API_KEY, "integration tests")

@@ -242,6 +242,16 @@ def test_bad_top_ups_are_refused(fns, body, field):
     assert [e["field"] for e in result.body["errors"]] == [field]
 
 
+def test_messages_in_a_dead_letter_queue_raise_an_alert(fns):
+    # Given a send request that failed every retry and went to the sends DLQ
+    fns.sqs.send_message(QueueUrl=fns.queues["sends"].dlq_url, MessageBody='{"message_id": "x"}')
+    # When the Command Center is read
+    alerts = _get(fns, "/v1/reports/command-center")["alerts"]
+    # Then it says which queue holds how many; the empty ones say nothing
+    assert [(a["kind"], a.get("queue"), a.get("messages")) for a in alerts if a["kind"] == "dead_letters"] == [
+        ("dead_letters", "sends", 1)]
+
+
 def test_an_empty_account_reports_zeros(fns):
     center = _get(fns, "/v1/reports/command-center")
     assert (center["total_sent"], center["delivery_rate"], center["alerts"][0]["kind"]) == (0, 0.0, "low_balance")

@@ -7,15 +7,18 @@ changing the environment (or pass fakes to the services directly).
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sendline import config
 from sendline.adapters import aws
-from sendline.adapters.queue import SendQueue
+from sendline.adapters.queue import DeadLetters, SendQueue
 from sendline.adapters.records import Records
 from sendline.adapters.store import Store
 from sendline.adapters.uploads import S3Uploads
+
+DLQ_URL_SUFFIX = "_DLQ_URL"  # infra.spec.dlq_url_env
 
 if TYPE_CHECKING:  # httpx is imported only by the functions that call the carrier
     import httpx
@@ -33,6 +36,14 @@ def records() -> Records:
 @lru_cache(maxsize=1)
 def send_queue() -> SendQueue:
     return SendQueue(aws.sqs(), config.queue_settings().sends_queue_url)
+
+
+@lru_cache(maxsize=1)
+def dead_letters() -> DeadLetters:
+    """The dead-letter queues this function was given (`<NAME>_DLQ_URL`); none for most."""
+    urls = {key[: -len(DLQ_URL_SUFFIX)].lower(): value for key, value in os.environ.items()
+            if key.endswith(DLQ_URL_SUFFIX) and value}
+    return DeadLetters(aws.sqs(), urls)
 
 
 @lru_cache(maxsize=1)
@@ -97,5 +108,5 @@ def phone_lookups(provider: str) -> ActivityScoreLookup | TwilioLineTypeLookup:
 def reset() -> None:
     config.reset()
     aws.reset()
-    for factory in (records, send_queue, uploads, twilio_credentials, carrier_http, twilio, phone_lookups):
+    for factory in (records, send_queue, dead_letters, uploads, twilio_credentials, carrier_http, twilio, phone_lookups):
         factory.cache_clear()

@@ -47,3 +47,20 @@ class SendQueue:
         """Make a received message visible again after `delay_s` (backoff without a sleep)."""
         self._sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle,
                                             VisibilityTimeout=max(0, min(delay_s, 43200)))
+
+
+class DeadLetters:
+    """The dead-letter queues, by the name of the queue they catch (`sends`, `imports`)."""
+
+    def __init__(self, client: Any, urls: dict[str, str]):
+        self._sqs = client
+        self.urls = urls
+
+    def depths(self) -> dict[str, int]:
+        """How many messages wait in each (ApproximateNumberOfMessages: visible ones)."""
+        found = {}
+        for name, url in sorted(self.urls.items()):
+            attributes = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            found[name] = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+        return found
+

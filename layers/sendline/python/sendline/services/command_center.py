@@ -2,11 +2,12 @@
 
 Reads the account's TOTAL and today's counters, the live campaigns' counters, the sending numbers'
 counters for the last 7 days (number health) and the open alerts: a bounded set of keys whatever
-the volume sent.
+the volume sent; and the dead-letter queues' attributes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,10 @@ PROVIDERS = ("twilio",)  # one provider today: the figures are not split by prov
 HEALTH_DAYS = 7
 
 
-def command_center(records: Records, now: datetime) -> dict[str, Any]:
+def command_center(records: Records, now: datetime,
+                   dead_letter_depths: Callable[[], dict[str, int]] | None = None) -> dict[str, Any]:
+    """`dead_letter_depths` tells how many messages wait in each dead-letter queue (a queue's
+    attributes; not counters): each one holding any raises an alert."""
     _, day, _ = time_buckets(now, records.timezone)
     read = records.counters([("ALL", "TOTAL"), ("ALL", day)])
     total, today = read[("ALL", "TOTAL")], read[("ALL", day)]
@@ -40,6 +44,11 @@ def command_center(records: Records, now: datetime) -> dict[str, Any]:
                 "message": f"{n['number']} scores {n['health_score']} over the last {HEALTH_DAYS} days "
                            f"(delivery {n['delivery_rate']}%, filtered {n['filtered_rate']}%, "
                            f"opt-outs {n['opt_out_rate']}%)"} for n in unhealthy]
+    for queue, waiting in (dead_letter_depths() if dead_letter_depths else {}).items():
+        if waiting:
+            alerts.append({"kind": "dead_letters", "queue": queue, "messages": waiting,
+                           "message": f"{waiting} message(s) in the {queue} dead-letter queue: "
+                                      "they failed every retry and wait for a person"})
     if money_left["low"]:
         alerts.append({"kind": "low_balance", "balance": money_left["balance"],
                        "message": f"Balance ${money_left['balance']:.2f} is under ${money_left['low_balance_alert']:.2f}"})
