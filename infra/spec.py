@@ -138,6 +138,10 @@ FUNCTIONS: tuple[Function, ...] = (
         name="operator_api",
         description="Operator API: flows, leads, integrator keys, DNC list.",
         routes=(
+            # Any /v1 path no other route serves: answered with the documented 404 (a misspelt
+            # path gets the same error shape as everything else, not the gateway's own). Only
+            # under /v1: the local stack serves the dashboard's files from the other paths.
+            Route("ANY", "/v1/{proxy+}", "operator"),
             Route("POST", "/v1/flows", "operator"),
             Route("GET", "/v1/flows", "operator"),
             Route("GET", "/v1/flows/{flow_id}", "operator"),

@@ -212,7 +212,8 @@ class SendlineStack(Stack):
         return queues, dead_letter_queues
 
     def _http_api(self) -> apigwv2.HttpApi:
-        methods = sorted({route.method for f in spec.FUNCTIONS for route in f.routes})
+        # The methods some route serves ("ANY" is the catch-all that answers 404: no method of its own).
+        methods = sorted({route.method for f in spec.FUNCTIONS for route in f.routes} - {"ANY"})
         api = apigwv2.HttpApi(
             self,
             "HttpApi",

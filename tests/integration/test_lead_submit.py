@@ -185,3 +185,13 @@ def test_dnc_path_accepts_a_percent_encoded_plus(fns):
     checked = fns.http("GET", "/v1/dnc/%2B12125550142", headers=OPERATOR)
     assert (checked.status, checked.body["dnc"], checked.body["phone"], checked.body["source"]) == (
         200, True, "+12125550142", "operator")
+
+
+def test_a_path_no_route_serves_answers_the_documented_404(fns):
+    from tests.integration.conftest import OPERATOR
+
+    for method, target in (("GET", "/v1/nothing"), ("POST", "/v1/leadz"), ("DELETE", "/v1/flows/x/y/z")):
+        result = fns.http(method, target, headers=OPERATOR)
+        assert (result.status, result.body) == (404, {
+            "success": False, "error": "route: no such endpoint", "code": "not_found",
+            "errors": [{"field": "route", "reason": "no such endpoint"}]}), target
