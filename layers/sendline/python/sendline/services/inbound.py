@@ -130,16 +130,20 @@ class _Context:
                                                    "keyword": keyword, "body": self.body, "to": self.to})
 
 
+def _sending_number(text: str) -> str:
+    """A short code as it is, any other number in E.164; PhoneRejected if it is neither."""
+    if text.isdigit() and 5 <= len(text) <= 6:
+        return text
+    return normalise_phone(text).e164
+
+
 def _number(raw: str | None) -> str | None:
     if not raw:
         return None
-    text = raw.strip()
-    if text.isdigit() and 5 <= len(text) <= 6:
-        return text  # a short code
     try:
-        return normalise_phone(text).e164
+        return _sending_number(raw.strip())
     except PhoneRejected:
-        return text
+        return raw.strip()
 
 
 def _brand_for(records: Records, to: str | None) -> dict[str, Any] | None:
@@ -308,11 +312,8 @@ def _number_filter(raw: str | None) -> str | None:
     for and never found."""
     if not raw or not raw.strip():
         return None
-    text = raw.strip()
-    if text.isdigit() and 5 <= len(text) <= 6:
-        return text  # a short code
     try:
-        return normalise_phone(text).e164
+        return _sending_number(raw.strip())
     except PhoneRejected as exc:
         reason = f"must be a sending number or a short code ({exc.reason})"
         raise ValidationFailed(FieldProblem("number", reason)) from None
