@@ -36,6 +36,7 @@ from sendline.domain.counters import (
     carrier_name,
     dimension_scopes,
     inbound_deltas,
+    inbound_scopes,
     is_delivery_counter,
     reply_deltas,
     scopes_for,
@@ -121,10 +122,6 @@ def _listing_pk(message: Mapping[str, Any]) -> str:
     if message.get("flow_id"):
         return f"FLOWMSG#{message['flow_id']}"
     return "QUICKSENDS"
-
-
-def scopes_of(message: Mapping[str, Any]) -> tuple[str, ...]:
-    return source_scopes(message)
 
 
 MAX_ID_LENGTH = 100  # ids we issue are 29 characters; anything longer cannot be one of ours
@@ -516,10 +513,8 @@ class Records:
         item = {"pk": f"INBOUND#{record['message_sid']}", "sk": "INBOUND", "gsi1pk": f"INBOX#{day}",
                 "gsi1sk": f"{record['received_at']}#{record['message_sid']}", **record}
         received = parse_iso(record["received_at"])
-        scopes = ["ALL"] + [f"NUM#{record['to']}"] * bool(record.get("to"))
-        scopes += [f"BRAND#{record['brand_id']}"] * bool(record.get("brand_id"))
         counts = Counts(self.timezone)
-        counts.add(scopes, received, inbound_deltas(record.get("intent") or "none"))
+        counts.add(inbound_scopes(record), received, inbound_deltas(record.get("intent") or "none"))
         if answered is not None:
             counts.add_message(answered, parse_iso(answered["attempted_at"]),
                                reply_deltas(record.get("intent") or "none", record.get("action") or ""))

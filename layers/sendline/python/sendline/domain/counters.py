@@ -82,6 +82,16 @@ def inbound_deltas(intent: str) -> dict[str, int]:
     return {"inbound": 1, f"inbound_{intent or 'none'}": 1}
 
 
+def inbound_scopes(record: Mapping[str, Any]) -> list[str]:
+    """Where an inbound text counts: the account, the number texted and its brand."""
+    scopes = ["ALL"]
+    if record.get("to"):
+        scopes.append(f"NUM#{record['to']}")
+    if record.get("brand_id"):
+        scopes.append(f"BRAND#{record['brand_id']}")
+    return scopes
+
+
 def with_carrier_split(deltas: dict[str, int], carrier: str) -> dict[str, int]:
     """The deltas plus their per-carrier split (for the scopes that are not the carrier's)."""
     split = {carrier_counter(carrier, name): deltas[name] for name in BY_CARRIER if deltas.get(name)}

@@ -19,25 +19,15 @@ deferrals) are neither recounted nor touched.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sendline.adapters.records import Records
+from sendline.adapters.records import Counts, Records
 from sendline.adapters.store import COUNTER_SHARDS
 from sendline.domain.clock import parse_iso
-from sendline.domain.counters import (
-    DELIVERY_COUNTERS,
-    carrier_name,
-    dimension_scopes,
-    error_counter,
-    inbound_deltas,
-    reply_deltas,
-    source_scopes,
-    time_buckets,
-    with_carrier_split,
-)
+from sendline.domain.counters import DELIVERY_COUNTERS, error_counter, inbound_deltas, inbound_scopes, reply_deltas
 from sendline.domain.status import MessageStatus as S
 
 Key = tuple[str, str]  # (scope, bucket)
@@ -51,28 +41,6 @@ def is_recounted(name: str) -> bool:
 
 def _is_message(item: Mapping[str, Any]) -> bool:
     return "message_id" in item and "status" in item and (item.get("sk") == "MSG" or str(item.get("sk", "")).startswith("MSG#"))
-
-
-def _add(totals: dict[Key, Counter[str]], scopes: Iterable[str], moment: datetime, timezone: str,
-         deltas: Mapping[str, int]) -> None:
-    for bucket in time_buckets(moment, timezone):
-        for scope in scopes:
-            totals[(scope, bucket)].update({k: v for k, v in deltas.items() if v})
-
-
-def _add_message(totals: dict[Key, Counter[str]], message: Mapping[str, Any], deltas: Mapping[str, int],
-                 moment: datetime, timezone: str) -> None:
-    """As Records.message_counter_ops counts them: source scopes, then the dimensions."""
-    if not message.get("attempted_at"):
-        _add(totals, source_scopes(message), moment, timezone, deltas)
-        return
-    carrier = carrier_name(message.get("carrier"))
-    delivery = {k: v for k, v in deltas.items() if k in DELIVERY_COUNTERS or k.startswith(("e|", "c|"))}
-    carrier_scope = f"CARRIER#{carrier}"
-    _add(totals, source_scopes(message), moment, timezone, with_carrier_split(dict(deltas), carrier))
-    _add(totals, [s for s in dimension_scopes(message) if s != carrier_scope], moment, timezone,
-         with_carrier_split(delivery, carrier))
-    _add(totals, [carrier_scope], moment, timezone, delivery)
 
 
 def message_deltas(message: Mapping[str, Any]) -> tuple[dict[str, int], datetime | None]:
@@ -102,16 +70,14 @@ def message_deltas(message: Mapping[str, Any]) -> tuple[dict[str, int], datetime
 
 
 def recount(records: Records) -> dict[Key, dict[str, int]]:
-    """The recounted counters, by (scope, bucket). Two passes over the table: the inbound texts
-    (what each answers), then the outbound ones."""
-    timezone = records.timezone
-    totals: dict[Key, Counter[str]] = defaultdict(Counter)
+    """The recounted counters, by (scope, bucket), counted as the send and status paths count
+    them (records.Counts). Two passes over the table: the inbound texts (what each answers),
+    then the outbound ones."""
+    counts = Counts(records.timezone)
     answers: dict[str, list[dict[str, int]]] = defaultdict(list)
     for item in records.store.scan():
         if item.get("sk") == "INBOUND":
-            scopes = ["ALL"] + [f"NUM#{item['to']}"] * bool(item.get("to"))
-            scopes += [f"BRAND#{item['brand_id']}"] * bool(item.get("brand_id"))
-            _add(totals, scopes, parse_iso(item["received_at"]), timezone, inbound_deltas(item.get("intent") or "none"))
+            counts.add(inbound_scopes(item), parse_iso(item["received_at"]), inbound_deltas(item.get("intent") or "none"))
             if item.get("answers_message_id"):
                 answers[item["answers_message_id"]].append(
                     reply_deltas(item.get("intent") or "none", item.get("action") or ""))
@@ -120,11 +86,12 @@ def recount(records: Records) -> dict[Key, dict[str, int]]:
             continue
         deltas, moment = message_deltas(item)
         if moment is not None and deltas:
-            _add_message(totals, item, deltas, moment, timezone)
+            counts.add_message(item, moment, deltas)
         for reply in answers.get(item["message_id"], ()):
             if item.get("attempted_at") and reply:
-                _add_message(totals, item, reply, parse_iso(item["attempted_at"]), timezone)
-    return {key: dict(values) for key, values in totals.items() if values}
+                counts.add_message(item, parse_iso(item["attempted_at"]), reply)
+    found = {key: {k: v for k, v in values.items() if v} for key, values in counts.by_key.items()}
+    return {key: values for key, values in found.items() if values}
 
 
 def stored(records: Records) -> dict[Key, dict[str, int]]:
