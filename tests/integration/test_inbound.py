@@ -243,13 +243,17 @@ def test_a_brand_cannot_take_a_reserved_keyword(fns, clock):
 
 
 # -- the webhook itself ------------------------------------------------------------------------------
-def test_a_retried_webhook_acts_and_replies_once(fns, clock):
-    params = {"MessageSid": "SM" + "7" * 32, "AccountSid": "AC" + "1" * 32, "From": "+12125550150", "To": FLOW_NUMBER,
-              "Body": "wrong number", "NumMedia": "0"}
+def posted_twice(fns, sid_digit, sender, body):
+    """The carrier posts one inbound text, then retries the same webhook; both answers."""
+    params = {"MessageSid": "SM" + sid_digit * 32, "AccountSid": "AC" + "1" * 32, "From": sender, "To": FLOW_NUMBER,
+              "Body": body, "NumMedia": "0"}
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(INBOUND_URL, params)
     headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
-    first = fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers)
-    second = fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers)
+    return [fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers) for _ in range(2)]
+
+
+def test_a_retried_webhook_acts_and_replies_once(fns, clock):
+    first, second = posted_twice(fns, "7", "+12125550150", "wrong number")
     assert first.body.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Message>')
     assert second.body == EMPTY
     assert len(fns.http("GET", "/v1/inbound", headers=OPERATOR).body["inbound"]) == 1
@@ -257,12 +261,7 @@ def test_a_retried_webhook_acts_and_replies_once(fns, clock):
 
 def test_a_retried_ordinary_reply_is_answered_empty_not_with_an_error(fns, clock):
     # An ordinary reply matches no keyword; its stored record has none to show on the retry.
-    params = {"MessageSid": "SM" + "6" * 32, "AccountSid": "AC" + "1" * 32, "From": "+12125550151", "To": FLOW_NUMBER,
-              "Body": "sounds good", "NumMedia": "0"}
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(INBOUND_URL, params)
-    headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
-    first = fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers)
-    second = fns.http("POST", "/webhooks/twilio/inbound", body=form(params), headers=headers)
+    first, second = posted_twice(fns, "6", "+12125550151", "sounds good")
     assert (first.status, first.body) == (200, EMPTY)
     assert (second.status, second.body) == (200, EMPTY)
     assert [i["body"] for i in fns.http("GET", "/v1/inbound", headers=OPERATOR).body["inbound"]] == ["sounds good"]
