@@ -151,6 +151,7 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("GET", "/v1/leads/{lead_id}", "operator"),
             Route("POST", "/v1/api-keys", "operator"),
             Route("GET", "/v1/api-keys", "operator"),
+            Route("DELETE", "/v1/api-keys/{key_id}", "operator"),
             Route("POST", "/v1/dnc", "api_key_or_operator"),
             Route("GET", "/v1/dnc/{phone}", "api_key_or_operator"),
             Route("DELETE", "/v1/dnc/{phone}", "operator"),

@@ -1,4 +1,4 @@
-"""Operator API: lead flows, leads and the DNC list (Bearer operator token)."""
+"""Operator API: lead flows, leads, integrator API keys and the DNC list (Bearer operator token)."""
 
 from urllib.parse import unquote
 
@@ -10,8 +10,8 @@ from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
 from sendline.errors import ValidationFailed
 from sendline.services import flows, inbound
+from sendline.services.api_keys import issue_api_key, list_api_keys, revoke_api_key
 from sendline.services.consent import consent_csv, consent_record
-from sendline.services.api_keys import issue_api_key, list_api_keys
 from sendline.services.dnc import add_to_dnc, check_dnc, export_csv, remove_from_dnc, search_dnc
 from sendline.services.dnc_imports import list_dnc_imports, start_dnc_import
 from sendline.services.leads import lead_view
@@ -87,6 +87,12 @@ def create_api_key():
 def api_keys():
     http.require_operator(app)
     return http.json_response(200, {"api_keys": list_api_keys(runtime.records())})
+
+
+@app.delete("/v1/api-keys/<key_id>")
+def revoke_key(key_id: str):
+    http.require_operator(app)
+    return http.json_response(200, revoke_api_key(runtime.records(), unquote(key_id), utcnow()))
 
 
 @app.post("/v1/dnc")

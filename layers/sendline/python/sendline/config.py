@@ -35,8 +35,17 @@ class QueueSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
+    """Who may call the HTTP functions. Operators sign in with Cognito on AWS: the stack sets
+    COGNITO_ISSUER (https://cognito-idp.<region>.amazonaws.com/<pool id>) and COGNITO_CLIENT_ID
+    together, and the routes operators share with integrators verify the token in the function
+    (adapters/cognito.py). The static operator token (its SHA-256 in OPERATOR_TOKEN_SHA256) is
+    the local stack's login; unset, it is off."""
+
     public_api_url: str = Field(pattern=r"^https?://")
     operator_token_sha256: str | None = None
+    # The exact `iss` of the pool's tokens: https, no trailing slash.
+    cognito_issuer: str | None = Field(default=None, pattern=r"^https://[^/\s]+(/[^/\s]+)+$")
+    cognito_client_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class TwilioSettings(BaseModel):
@@ -86,13 +95,20 @@ def queue_settings() -> QueueSettings:
 
 @lru_cache(maxsize=1)
 def api_settings() -> ApiSettings:
-    return _load(  # type: ignore[return-value]
+    settings: ApiSettings = _load(  # type: ignore[assignment]
         ApiSettings,
         {
             "public_api_url": "PUBLIC_API_URL",
             "operator_token_sha256": "OPERATOR_TOKEN_SHA256",
+            "cognito_issuer": "COGNITO_ISSUER",
+            "cognito_client_id": "COGNITO_CLIENT_ID",
         },
     )
+    # One without the other would check tokens against no client, or no pool.
+    if bool(settings.cognito_issuer) != bool(settings.cognito_client_id):
+        missing = "COGNITO_CLIENT_ID" if settings.cognito_issuer else "COGNITO_ISSUER"
+        raise MissingSetting(f"missing settings: {missing} (COGNITO_ISSUER and COGNITO_CLIENT_ID go together)")
+    return settings
 
 
 @lru_cache(maxsize=1)

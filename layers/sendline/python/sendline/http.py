@@ -2,6 +2,21 @@
 
 Handlers build their resolver with `make_resolver()` and call `json_body()`, `api_identity()`
 or `require_operator()`; business rules stay in the services.
+
+Who is calling:
+- an integrator, by API key (`X-API-Key` or `?api_key=`; never the Authorization header), within
+  its rate limit;
+- an operator, by `Authorization: Bearer <token>`. On AWS the operator-only routes sit behind
+  API Gateway's JWT authorizer, which has checked the Cognito token already. The routes shared
+  with integrators have no authorizer, so there a token that looks like a JWT is verified here
+  against the user pool (COGNITO_ISSUER, COGNITO_CLIENT_ID; adapters/cognito.py). Any other
+  bearer token is compared with the static operator token (OPERATOR_TOKEN_SHA256; the local
+  stack's login, off when unset).
+
+A refused operator token is a 401 naming `authorization` with a short reason ("expired: sign in
+again", "not signed by this user pool"...), never more detail than that. When the pool's keys
+cannot be fetched the token can be neither accepted nor refused: that is a 503 with Retry-After,
+not a 401, so the dashboard retries instead of signing a good operator out.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 
 from sendline import config, runtime
+from sendline.adapters import cognito
 from sendline.domain.clock import utcnow
 from sendline.domain.signatures import is_valid_twilio_signature
 from sendline.errors import (
@@ -42,6 +58,17 @@ CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Typ
                   expose_headers=["X-Next-Cursor"], max_age=600)
 
 
+class OperatorLoginUnavailable(SendlineError):
+    """An operator's token could not be checked now (the user pool's keys are out of reach)."""
+
+    status_code = 503
+    code = "auth_unavailable"
+
+    def __init__(self, retry_after_s: int):
+        super().__init__(FieldProblem("authorization", "could not be checked just now; try again shortly"))
+        self.retry_after_s = retry_after_s
+
+
 def error_body(error: SendlineError) -> dict[str, Any]:
     return {"success": False, "error": str(error), "code": error.code,
             "errors": [{"field": p.field, "reason": p.reason} for p in error.problems]}
@@ -61,6 +88,8 @@ def make_resolver() -> APIGatewayHttpResolver:
         if isinstance(error, RateLimited):
             headers = {"Retry-After": str(error.retry_after_s), "X-RateLimit-Limit": str(error.limit),
                        "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(error.retry_after_s)}
+        elif isinstance(error, OperatorLoginUnavailable):
+            headers = {"Retry-After": str(error.retry_after_s)}
         return json_response(error.status_code, error_body(error), headers)
 
     @app.not_found
@@ -192,28 +221,63 @@ def header(app: APIGatewayHttpResolver, name: str) -> str | None:
 
 def api_identity(app: APIGatewayHttpResolver) -> tuple[ApiIdentity, RateWindow]:
     """The integrator behind the request (X-API-Key or ?api_key=), within its rate limit."""
-    raw = header(app, "x-api-key") or (app.current_event.query_string_parameters or {}).get("api_key")
-    identity = authenticate(runtime.records(), raw)
-    window = enforce_rate_limit(runtime.records(), identity.key_id, utcnow())
+    now = utcnow()
+    identity = authenticate(runtime.records(), _presented_api_key(app), now)
+    window = enforce_rate_limit(runtime.records(), identity.key_id, now)
     return identity, window
 
 
-def is_operator(app: APIGatewayHttpResolver) -> bool:
+def _presented_api_key(app: APIGatewayHttpResolver) -> str | None:
+    return header(app, "x-api-key") or (app.current_event.query_string_parameters or {}).get("api_key")
+
+
+ASK_FOR_OPERATOR_TOKEN = "send the operator token as 'Authorization: Bearer <token>'"
+
+
+@dataclass(frozen=True)
+class OperatorCheck:
+    """Whether the request comes from an operator; `refusal` says why a token it presented was
+    refused (None when it presented none)."""
+
+    accepted: bool
+    refusal: Unauthorized | None = None
+
+
+def check_operator(app: APIGatewayHttpResolver) -> OperatorCheck:
     # Deployed behind a JWT authorizer, API Gateway has already verified the operator's token.
     authorizer = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
     if authorizer.get("jwt", {}).get("claims"):
-        return True
-    expected = config.api_settings().operator_token_sha256
+        return OperatorCheck(True)
     auth = header(app, "authorization") or ""
-    if not expected or not auth.lower().startswith("bearer "):
-        return False
-    presented = hashlib.sha256(auth[7:].strip().encode()).hexdigest()
-    return hmac.compare_digest(presented, expected)
+    if not auth.lower().startswith("bearer "):
+        return OperatorCheck(False)
+    token = auth[7:].strip()
+    settings = config.api_settings()
+    if settings.cognito_issuer and settings.cognito_client_id and cognito.looks_like_jwt(token):
+        verifier = cognito.operator_tokens(settings.cognito_issuer, settings.cognito_client_id)
+        try:
+            verifier.verify(token, utcnow())
+        except cognito.TokenRejected as exc:
+            logger.info("operator token refused", extra={"reason": exc.reason})
+            return OperatorCheck(False, Unauthorized(FieldProblem("authorization", exc.reason)))
+        except cognito.KeysUnavailable as exc:
+            raise OperatorLoginUnavailable(exc.retry_after_s) from None
+        return OperatorCheck(True)
+    expected = settings.operator_token_sha256
+    presented = hashlib.sha256(token.encode()).hexdigest()
+    if expected and hmac.compare_digest(presented, expected):
+        return OperatorCheck(True)
+    return OperatorCheck(False, Unauthorized(FieldProblem("authorization", ASK_FOR_OPERATOR_TOKEN)))
+
+
+def is_operator(app: APIGatewayHttpResolver) -> bool:
+    return check_operator(app).accepted
 
 
 def require_operator(app: APIGatewayHttpResolver) -> None:
-    if not is_operator(app):
-        raise Unauthorized(FieldProblem("authorization", "send the operator token as 'Authorization: Bearer <token>'"))
+    check = check_operator(app)
+    if not check.accepted:
+        raise check.refusal or Unauthorized(FieldProblem("authorization", ASK_FOR_OPERATOR_TOKEN))
 
 
 @dataclass(frozen=True)
@@ -225,7 +289,19 @@ class Caller:
 
 
 def require_operator_or_api_key(app: APIGatewayHttpResolver) -> Caller:
-    if is_operator(app):
+    """An operator (bearer token) or an integrator (API key). A request with an API key is judged
+    by the key when its bearer token is not an operator's (or cannot be checked now); one without
+    is refused naming `authorization` when it presented a token, `api_key` when it presented
+    nothing."""
+    try:
+        check = check_operator(app)
+    except OperatorLoginUnavailable:
+        if not _presented_api_key(app):
+            raise
+        check = OperatorCheck(False)
+    if check.accepted:
         return Caller("operator", {})
+    if check.refusal is not None and not _presented_api_key(app):
+        raise check.refusal
     _, window = api_identity(app)
     return Caller("api", window.headers())

@@ -13,7 +13,7 @@ Items (pk / sk), and the access patterns they serve, are listed in docs/data-mod
   INBOUND#{provider_sid}   / INBOUND         an inbound text; gsi1 INBOX#{day} / {received_at}#{sid}
   DNC#{phone}              / DNC             do-not-contact entry; gsi1 DNCS / {added_at}#{phone}
   DNCSTRIKE#{phone}        / DNCSTRIKE       delivery failures counted towards auto-DNC
-  APIKEY#{sha256}          / APIKEY          integrator key, stored hashed; gsi1 APIKEYS / {created_at}#{key_id}
+  APIKEY#{sha256}          / APIKEY          integrator key, stored hashed (revoked: revoked_at); gsi1 APIKEYS / {created_at}#{key_id}
   RATE#{key_id}#{minute}   / RATE            fixed-window request counter (TTL)
   DEDUPE#{flow_id}#{phone} / DEDUPE          24 h duplicate-submission guard (TTL)
   IDEM#{key_id}#{key}      / IDEM            Idempotency-Key guard (TTL)
@@ -213,8 +213,35 @@ class Records:
 
     # -- integrator keys and rate windows ---------------------------------------------------
     def put_api_key(self, key_hash: str, key_id: str, name: str, hint: str, now: datetime) -> None:
-        self.store.put({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY", "key_id": key_id, "name": name, "hint": hint,
-                        "created_at": iso(now), "gsi1pk": "APIKEYS", "gsi1sk": f"{iso(now)}#{key_id}"})
+        """Store a key, or store it again (same id); a revoked key is left as it is, revoked."""
+        try:
+            self.store.put({"pk": f"APIKEY#{key_hash}", "sk": "APIKEY", "key_id": key_id, "name": name,
+                            "hint": hint, "created_at": iso(now), "gsi1pk": "APIKEYS",
+                            "gsi1sk": f"{iso(now)}#{key_id}"}, condition="attribute_not_exists(revoked_at)")
+        except ConditionFailed:
+            pass
+
+    def find_api_key(self, key_id: str) -> tuple[str, dict[str, Any]] | None:
+        """A key's hash and record by its id, from the keys' listing (Query gsi1 `APIKEYS`: an
+        account's keys, a few hundred at most; operators' revocations only, never a request of
+        an integrator's)."""
+        for item in self.store.query("APIKEYS", index=GSI1):
+            if item.get("key_id") == key_id:
+                return item["pk"].removeprefix("APIKEY#"), _public(item)
+        return None
+
+    def revoke_api_key(self, key_hash: str, now: datetime) -> dict[str, Any]:
+        """Mark the key revoked, keeping the record; a key revoked already keeps its first
+        `revoked_at`. Returns the record."""
+        try:
+            item = self.store.update(f"APIKEY#{key_hash}", "APIKEY", set_fields={"revoked_at": iso(now)},
+                                     condition="attribute_exists(pk) AND attribute_not_exists(revoked_at)",
+                                     return_new=True)
+        except ConditionFailed:
+            item = self.store.get(f"APIKEY#{key_hash}", "APIKEY")
+            if item is None:
+                raise KeyError(key_hash) from None
+        return _public(item)  # type: ignore[arg-type]
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         return [_public(i) for i in self.store.query("APIKEYS", index=GSI1, newest_first=True, limit=500)]
