@@ -41,10 +41,16 @@ def parse_args(argv: list[str] | None = None) -> StackOptions:
         help="a quiet-hours rules table to use instead of the shipped one (the tests and benchmarks "
         "pass devstack/quiet_hours_any_time.json so that they send at any hour)",
     )
+    parser.add_argument(
+        "--metrics-seconds",
+        type=float,
+        default=defaults.metrics_seconds,
+        help="publish the functions' and queues' CloudWatch metrics (Worker Health) this often",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing when started")
     args = parser.parse_args(argv)
-    if args.tick_seconds <= 0 or args.snapshot_seconds <= 0:
-        parser.error("--tick-seconds and --snapshot-seconds must be positive")
+    if args.tick_seconds <= 0 or args.snapshot_seconds <= 0 or args.metrics_seconds <= 0:
+        parser.error("--tick-seconds, --snapshot-seconds and --metrics-seconds must be positive")
     return StackOptions(
         host=args.host,
         api_port=args.api_port,
@@ -56,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> StackOptions:
         sim_seed=args.sim_seed,
         quiet=args.quiet,
         snapshot_seconds=args.snapshot_seconds,
+        metrics_seconds=args.metrics_seconds,
     )
 
 

@@ -116,6 +116,11 @@ class InvocationResult:
         return self.error_type is not None
 
 
+# Told of every invocation: the deployed function name, whether it failed as Lambda counts an
+# error, and whether it found every environment busy (Lambda would have throttled it).
+InvocationObserver = Callable[[str, bool, bool], None]
+
+
 class Invoker(Protocol):
     """Anything that runs an event synchronously: a `LambdaFunction`, or a fake in tests."""
 
@@ -185,6 +190,7 @@ class LambdaFunction:
         timeout_s: float = 10,
         memory_mb: int = 512,
         handler_attr: str = "handler",
+        observer: InvocationObserver | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -196,6 +202,7 @@ class LambdaFunction:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.handler_attr = handler_attr
+        self.observer = observer
         self._idle: queue.LifoQueue[ExecutionEnvironment] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(concurrency)
         self._environments: list[ExecutionEnvironment] = []
@@ -203,13 +210,16 @@ class LambdaFunction:
         self._copy_numbers = itertools.count()
 
     @classmethod
-    def from_spec(cls, function: spec.Function, functions_dir: Path) -> LambdaFunction:
+    def from_spec(
+        cls, function: spec.Function, functions_dir: Path, observer: InvocationObserver | None = None
+    ) -> LambdaFunction:
         return cls(
             function.name,
             Path(functions_dir) / function.name / "handler.py",
             concurrency=concurrency_for(function),
             timeout_s=function.timeout_s,
             memory_mb=function.memory_mb,
+            observer=observer,
         )
 
     @property
@@ -219,29 +229,41 @@ class LambdaFunction:
             return list(self._environments)
 
     def invoke(self, event: Any) -> InvocationResult:
-        """Runs the handler in a free environment, waiting for one if all are busy."""
-        with self._slots:
+        """Runs the handler in a free environment, waiting for one if all are busy (where
+        Lambda would throttle: the observer hears of it as a throttle)."""
+        throttled = not self._slots.acquire(blocking=False)
+        if throttled:
+            self._slots.acquire()
+        try:
+            result = self._invoke_in_slot(event)
+        finally:
+            self._slots.release()
+        if self.observer is not None:
+            self.observer(self.deployed_name, result.failed, throttled)
+        return result
+
+    def _invoke_in_slot(self, event: Any) -> InvocationResult:
+        try:
+            environment = self._idle.get_nowait()
+        except queue.Empty:
+            environment = None
+        request_id = str(uuid.uuid4())
+        started = time.monotonic()
+        if environment is None:
             try:
-                environment = self._idle.get_nowait()
-            except queue.Empty:
-                environment = None
-            request_id = str(uuid.uuid4())
-            started = time.monotonic()
-            if environment is None:
-                try:
-                    environment = self._cold_start()
-                except InitError as exc:
-                    duration = (time.monotonic() - started) * 1000
-                    log.error(
-                        "%s init failed (RequestId: %s): %s", self.deployed_name, request_id, exc
-                    )
-                    return InvocationResult(
-                        request_id, duration, None, "Runtime.ImportModuleError", str(exc)
-                    )
-            try:
-                return self._run(environment, event, request_id)
-            finally:
-                self._idle.put(environment)
+                environment = self._cold_start()
+            except InitError as exc:
+                duration = (time.monotonic() - started) * 1000
+                log.error(
+                    "%s init failed (RequestId: %s): %s", self.deployed_name, request_id, exc
+                )
+                return InvocationResult(
+                    request_id, duration, None, "Runtime.ImportModuleError", str(exc)
+                )
+        try:
+            return self._run(environment, event, request_id)
+        finally:
+            self._idle.put(environment)
 
     def _cold_start(self) -> ExecutionEnvironment:
         module_name = f"sendline_fn_{self.name}_{next(self._copy_numbers)}"
@@ -348,9 +370,14 @@ class FunctionSet:
 
     @classmethod
     def from_spec(
-        cls, functions: tuple[spec.Function, ...], functions_dir: Path
+        cls,
+        functions: tuple[spec.Function, ...],
+        functions_dir: Path,
+        observer: InvocationObserver | None = None,
     ) -> FunctionSet:
-        return cls({f.name: LambdaFunction.from_spec(f, functions_dir) for f in functions})
+        return cls(
+            {f.name: LambdaFunction.from_spec(f, functions_dir, observer) for f in functions}
+        )
 
     def __getitem__(self, name: str) -> LambdaFunction:
         return self.functions[name]

@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from infra import spec
 
-from .lambda_runtime import REGION
+from .lambda_runtime import REGION, deployed_name
 
 log = logging.getLogger("devstack.resources")
 
@@ -324,14 +324,55 @@ def _cheap_sqs_receives() -> None:
     sqs_models.Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)
 
 
+def _metric_data_by_namespace() -> None:
+    """Makes moto's GetMetricData answer a query that names dimensions from its own namespace.
+
+    moto drops the namespace from such a query, so AWS/Lambda `Errors` of a function would add
+    up with any other namespace's `Errors` of the same dimension. Each namespace's queries are
+    answered on their own here, from that namespace's datapoints; math expressions, which may
+    read across namespaces, are left as moto answers them.
+    """
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.get_metric_data
+    if getattr(original, "reads_one_namespace", False):
+        return
+    original_all = CloudWatchBackend.get_all_metrics
+    reading = threading.local()
+
+    def get_all_metrics(self: Any) -> Any:
+        found = original_all(self)
+        namespace = getattr(reading, "namespace", None)
+        return found if namespace is None else [m for m in found if m.namespace == namespace]
+
+    def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, end_time: Any,
+                        scan_by: str = "TimestampAscending") -> Any:
+        if any("MetricStat" not in q for q in queries):
+            return original(self, queries, start_time, end_time, scan_by)
+        answered: dict[str, Any] = {}
+        for namespace in sorted({q["MetricStat"]["Metric"]["Namespace"] for q in queries}):
+            mine = [q for q in queries if q["MetricStat"]["Metric"]["Namespace"] == namespace]
+            reading.namespace = namespace
+            try:
+                answered.update((r["id"], r) for r in original(self, mine, start_time, end_time, scan_by))
+            finally:
+                reading.namespace = None
+        return [answered[q["Id"]] for q in queries if q["Id"] in answered]
+
+    get_metric_data.reads_one_namespace = True  # type: ignore[attr-defined]
+    CloudWatchBackend.get_all_metrics = get_all_metrics
+    CloudWatchBackend.get_metric_data = get_metric_data
+
+
 _tuned = False
 
 
 def tune_moto() -> None:
     """moto as the local stack and the tests use it: each DynamoDB transaction backs up only
     the items it touches, a Query reads one partition of the table or of an index, and SQS
-    receives cost one pass over the queue. Idempotent (each patch wraps the one before it, so
-    they go on once); changes no result, only the cost."""
+    receives cost one pass over the queue; and GetMetricData keeps to each query's namespace.
+    Idempotent (each patch wraps the one before it, so they go on once); changes no result but
+    the namespace fix, otherwise only the cost."""
     global _tuned
     if _tuned:
         return
@@ -341,6 +382,7 @@ def tune_moto() -> None:
     _partition_index_queries()
     _cached_module_list()
     _cheap_sqs_receives()
+    _metric_data_by_namespace()
 
 
 def start_moto(host: str = "127.0.0.1", port: int = 0,
@@ -401,8 +443,10 @@ class _QueuedMessagesRoute:
         return [body]
 
 
-def _serve_moto_in_child(host: str, port: int, ready: Any, parent_pid: int) -> None:
-    """The moto process: serves until its parent stops it, or dies with the parent."""
+def _serve_moto_in_child(host: str, port: int, ready: Any, parent_pid: int,
+                         metrics_every_s: float | None = None) -> None:
+    """The moto process: serves until its parent stops it, or dies with the parent; publishes
+    the queues' metrics every `metrics_every_s` seconds as SQS does (devstack/metrics.py)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops us last
 
     def exit_with_parent() -> None:
@@ -416,6 +460,10 @@ def _serve_moto_in_child(host: str, port: int, ready: Any, parent_pid: int) -> N
     except BaseException as exc:  # noqa: BLE001 - the parent reports it
         ready.send(("error", f"{type(exc).__name__}: {exc}"))
         return
+    if metrics_every_s:
+        from .metrics import Every, publish_queue_ages
+
+        Every(publish_queue_ages, metrics_every_s, "sqs-metrics").start()
     ready.send(("ready", url))
     threading.Event().wait()
 
@@ -427,10 +475,12 @@ class MotoProcess:
     one took most of its time (every AWS call is parsed and answered in Python on both ends).
     In its own process the AWS side has the second core to itself."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 60) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, start_timeout_s: float = 60,
+                 metrics_every_s: float | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        self._process = context.Process(target=_serve_moto_in_child, args=(host, port, theirs, os.getpid()),
+        self._process = context.Process(target=_serve_moto_in_child,
+                                        args=(host, port, theirs, os.getpid(), metrics_every_s),
                                         name="moto", daemon=True)
         self._process.start()
         if not ours.poll(start_timeout_s):
@@ -628,4 +678,8 @@ def function_environment(
     for name, queue in queues.items():
         environment[spec.queue_url_env(name)] = queue.url
         environment[spec.dlq_url_env(name)] = queue.dlq_url
+    # For the functions that operate the queues (Worker Health reads the others' metrics).
+    environment[spec.FUNCTION_NAMES_ENV] = json.dumps(
+        {f.name: deployed_name(f.name) for f in spec.FUNCTIONS if not f.operates_queues}, sort_keys=True
+    )
     return environment

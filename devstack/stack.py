@@ -25,6 +25,7 @@ from infra import spec
 from . import resources
 from .apigw import ApiGateway, bindings_from_spec
 from .lambda_runtime import FunctionSet, TakingTurns
+from .metrics import LambdaMetricsPublisher
 from .pollers import SqsEventSource
 from .state import (
     STACK_FILE,
@@ -60,6 +61,8 @@ class StackOptions:
     sim_seed: int = 42
     quiet: bool = False
     snapshot_seconds: float = 30
+    # How often the Lambda and SQS metrics Worker Health reads are published (AWS: every minute).
+    metrics_seconds: float = 10
     quiet_hours: Path | None = None  # a rules table replacing the shipped one (tests, benchmarks)
 
     @property
@@ -123,6 +126,7 @@ class LocalStack:
         self._simulator: Any = None
         self._pollers: list[SqsEventSource] = []
         self._ticker: Ticker | None = None
+        self._lambda_metrics: LambdaMetricsPublisher | None = None
         self._snapshots: PeriodicSnapshots | None = None
         self._queues: dict[str, resources.QueueResources] = {}
         self._stopped = False
@@ -151,7 +155,8 @@ class LocalStack:
         self.secrets = load_or_create_secrets(self.state_dir)
         options = self.options
 
-        self._moto = resources.MotoProcess(options.host, options.moto_port)
+        self._moto = resources.MotoProcess(options.host, options.moto_port,
+                                           metrics_every_s=options.metrics_seconds)
         self.moto_url = self._moto.url
         os.environ.pop("AWS_PROFILE", None)
         os.environ.update(resources.aws_environment(self.moto_url))
@@ -168,7 +173,9 @@ class LocalStack:
         if restored:
             log.info("restored %d uploaded file(s)", restored)
 
-        functions = FunctionSet.from_spec(spec.FUNCTIONS, self.functions_dir)
+        self._lambda_metrics = LambdaMetricsPublisher(resources.client_factory("cloudwatch", self.moto_url),
+                                                      options.metrics_seconds)
+        functions = FunctionSet.from_spec(spec.FUNCTIONS, self.functions_dir, observer=self._lambda_metrics.counts)
         for missing in functions.missing_handlers():
             log.warning("no handler module at %s; its invocations will fail", missing)
         # HTTP functions take turns: see TakingTurns for why.
@@ -211,6 +218,7 @@ class LocalStack:
 
         register_api_key(self.secrets.api_key, DEMO_API_KEY_NAME)
 
+        self._lambda_metrics.start()
         self._api.start()
         self._pollers = self._event_sources(functions)
         for poller in self._pollers:
@@ -313,6 +321,7 @@ class LocalStack:
             ("pollers", self._stop_pollers),
             ("carrier simulator", lambda: self._simulator and self._simulator.stop()),
             ("api", lambda: self._api and self._api.stop()),
+            ("lambda metrics", lambda: self._lambda_metrics and self._lambda_metrics.stop()),
         ]
         if snapshot and self._moto is not None and self._queues:
             steps.append(("final snapshot", self.save_snapshot))

@@ -26,6 +26,8 @@ class Queue:
     visibility_timeout_s: int
     max_receive_count: int
     retention_s: int = 4 * 24 * 3600
+    # Alarm when the oldest message has waited longer than this (None: no such alarm).
+    oldest_message_alarm_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,20 @@ class Function:
     needs_validation: bool = False
     # Reads how many messages wait in each dead-letter queue (the Command Center's alert).
     watches_dead_letters: bool = False
+    # Operates the queues: reads every queue's and dead-letter queue's depth and oldest message
+    # age, lists, inspects and redrives dead letters, and reads the other functions' error and
+    # throttle metrics. Given every queue's URL (`<NAME>_QUEUE_URL`), every dead-letter queue's
+    # (`<NAME>_DLQ_URL`) and the deployed names of the other functions (FUNCTION_NAMES_ENV).
+    operates_queues: bool = False
+    # What the function's code does with the table: "read" gets no write action at all (GetItem,
+    # Query, BatchGetItem...), so only a function whose every code path only reads may say so;
+    # "none" gets neither the table's name nor any access to it.
+    table_access: Literal["none", "read", "read_write"] = "read_write"
+    # With `uses_uploads`: "write" only stores files and hands out upload URLs (s3:PutObject);
+    # "read_write" also reads them back (s3:GetObject).
+    uploads_access: Literal["write", "read_write"] = "read_write"
+    # Concurrency reserved for the function in the production stage (None: none reserved).
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,9 @@ IMPORT_TIMEOUT_S = 900
 
 QUEUES: tuple[Queue, ...] = (
     # Visibility timeout is six times the consumer's timeout, as AWS recommends for SQS triggers.
-    Queue(name="sends", visibility_timeout_s=6 * SEND_WORKER_TIMEOUT_S, max_receive_count=8),
+    # A text waiting more than five minutes means the workers are stuck or far behind.
+    Queue(name="sends", visibility_timeout_s=6 * SEND_WORKER_TIMEOUT_S, max_receive_count=8,
+          oldest_message_alarm_s=300),
     # One message per uploaded contacts file; a file that fails three times goes to the DLQ.
     Queue(name="imports", visibility_timeout_s=6 * IMPORT_TIMEOUT_S, max_receive_count=3),
 )
@@ -164,8 +182,10 @@ FUNCTIONS: tuple[Function, ...] = (
             Route("GET", "/v1/consent/{phone}", "operator"),
         ),
         publishes_to=("sends",),
-        # DNC files are imported from the uploads bucket, like contact files.
+        # DNC files are imported from the uploads bucket, like contact files; contacts_import
+        # reads them, this function only stores them or hands out the upload URL.
         uses_uploads=True,
+        uploads_access="write",
     ),
     Function(
         name="campaign_api",
@@ -253,6 +273,21 @@ FUNCTIONS: tuple[Function, ...] = (
         ),
     ),
     Function(
+        name="ops_api",
+        description="Worker health (queue depths and ages, dead letters, function errors and throttles) and dead-letter tooling.",
+        # A redrive moves up to a few hundred messages within API Gateway's 30 s limit.
+        timeout_s=29,
+        operates_queues=True,
+        # Queues and metrics only: no code path of this function reads or writes the table.
+        table_access="none",
+        routes=(
+            Route("GET", "/v1/ops/worker-health", "operator"),
+            Route("GET", "/v1/ops/dead-letters", "operator"),
+            Route("GET", "/v1/ops/dead-letters/{queue}", "operator"),
+            Route("POST", "/v1/ops/dead-letters/{queue}/redrive", "operator"),
+        ),
+    ),
+    Function(
         name="dlr_webhook",
         description="Carrier status callbacks and inbound texts, signature-checked.",
         routes=(
@@ -268,6 +303,8 @@ FUNCTIONS: tuple[Function, ...] = (
         description="Sends one queued message through the carrier, at most once.",
         timeout_s=SEND_WORKER_TIMEOUT_S,
         queue=QueueTrigger(queue="sends", batch_size=10, max_concurrency=5),
+        # As many as the queue trigger may run, kept free for the sender whatever else is busy.
+        reserved_concurrency=5,
         publishes_to=("sends",),
         needs_provider=True,
         needs_validation=True,
@@ -293,6 +330,10 @@ def queue(name: str) -> Queue:
 def queue_url_env(name: str) -> str:
     """Environment variable holding a queue's URL, e.g. SENDS_QUEUE_URL."""
     return f"{name.upper()}_QUEUE_URL"
+
+
+# JSON object: each other function's name in this spec -> its deployed name (for its metrics).
+FUNCTION_NAMES_ENV = "FUNCTION_NAMES"
 
 
 def dlq_url_env(name: str) -> str:

@@ -125,6 +125,10 @@ class Functions:
             delivered += "s3:TestEvent" not in messages[0]["Body"]
 
 
+# What the stack gives the functions that operate the queues: every other function's deployed name.
+DEPLOYED_NAMES = {f.name: f"sendline-{f.name}" for f in spec.FUNCTIONS if not f.operates_queues}
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     env = {
@@ -145,6 +149,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             monkeypatch.setenv(spec.queue_url_env(name), queue.url)
             monkeypatch.setenv(spec.dlq_url_env(name), queue.dlq_url)
         monkeypatch.setenv("UPLOADS_BUCKET", bucket_name())
+        monkeypatch.setenv(spec.FUNCTION_NAMES_ENV, json.dumps(DEPLOYED_NAMES))
         runtime.reset()
         register_api_key(API_KEY, "integration tests")
         yield {"queues": queues}

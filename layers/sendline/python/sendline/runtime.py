@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 
 from sendline import config
 from sendline.adapters import aws
-from sendline.adapters.queue import DeadLetters, SendQueue
+from sendline.adapters.metrics import CloudWatchMetrics
+from sendline.adapters.queue import DeadLetters, SendQueue, WorkQueues
 from sendline.adapters.records import Records
 from sendline.adapters.store import Store
 from sendline.adapters.uploads import S3Uploads
 
 DLQ_URL_SUFFIX = "_DLQ_URL"  # infra.spec.dlq_url_env
+QUEUE_URL_SUFFIX = "_QUEUE_URL"  # infra.spec.queue_url_env
+FUNCTION_NAMES_ENV = "FUNCTION_NAMES"  # infra.spec.FUNCTION_NAMES_ENV
 
 if TYPE_CHECKING:  # httpx is imported only by the functions that call the carrier
     import httpx
@@ -41,9 +44,43 @@ def send_queue() -> SendQueue:
 @lru_cache(maxsize=1)
 def dead_letters() -> DeadLetters:
     """The dead-letter queues this function was given (`<NAME>_DLQ_URL`); none for most."""
-    urls = {key[: -len(DLQ_URL_SUFFIX)].lower(): value for key, value in os.environ.items()
-            if key.endswith(DLQ_URL_SUFFIX) and value}
-    return DeadLetters(aws.sqs(), urls)
+    return DeadLetters(aws.sqs(), _urls_by_queue(DLQ_URL_SUFFIX))
+
+
+def _urls_by_queue(suffix: str) -> dict[str, str]:
+    return {key[: -len(suffix)].lower(): value for key, value in os.environ.items()
+            if key.endswith(suffix) and value}
+
+
+@lru_cache(maxsize=1)
+def work_queues() -> WorkQueues:
+    """Every queue (`<NAME>_QUEUE_URL`) and dead-letter queue (`<NAME>_DLQ_URL`) this function
+    was given, by name; at least one, or the function was deployed without what it operates."""
+    queues, dlqs = _urls_by_queue(QUEUE_URL_SUFFIX), _urls_by_queue(DLQ_URL_SUFFIX)
+    if not queues and not dlqs:
+        raise config.MissingSetting(f"missing settings: <NAME>{QUEUE_URL_SUFFIX} and <NAME>{DLQ_URL_SUFFIX} "
+                                    "for each queue")
+    return WorkQueues(aws.sqs(), queues, dlqs)
+
+
+@lru_cache(maxsize=1)
+def function_names() -> dict[str, str]:
+    """FUNCTION_NAMES: each function's name in the spec -> its deployed name (for its metrics)."""
+    raw = os.environ.get(FUNCTION_NAMES_ENV, "")
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        names = None
+    if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                              for k, v in names.items()):
+        raise config.MissingSetting(f"missing or invalid settings: {FUNCTION_NAMES_ENV} "
+                                    "(a JSON object of function name -> deployed name)")
+    return names
+
+
+@lru_cache(maxsize=1)
+def metrics() -> CloudWatchMetrics:
+    return CloudWatchMetrics(aws.cloudwatch())
 
 
 @lru_cache(maxsize=1)
@@ -108,5 +145,6 @@ def phone_lookups(provider: str) -> ActivityScoreLookup | TwilioLineTypeLookup:
 def reset() -> None:
     config.reset()
     aws.reset()
-    for factory in (records, send_queue, dead_letters, uploads, twilio_credentials, carrier_http, twilio, phone_lookups):
+    for factory in (records, send_queue, dead_letters, work_queues, function_names, metrics, uploads,
+                    twilio_credentials, carrier_http, twilio, phone_lookups):
         factory.cache_clear()

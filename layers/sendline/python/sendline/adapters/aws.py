@@ -28,7 +28,14 @@ def s3() -> Any:
     return boto3.client("s3", config=config)
 
 
+@lru_cache(maxsize=1)
+def cloudwatch() -> Any:
+    # Locally AWS_ENDPOINT_URL points every client, this one included, at moto.
+    return boto3.client("cloudwatch", config=_CONFIG)
+
+
 def reset() -> None:
     dynamodb.cache_clear()
     sqs.cache_clear()
     s3.cache_clear()
+    cloudwatch.cache_clear()
