@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
+# The AWS stage `synth`, `deploy` and `destroy` work on: dev or prod (stack Sendline-<stage>).
+STAGE ?= dev
+# The CDK CLI, fetched by npx at this major version (deploying needs AWS credentials and a
+# bootstrapped account: `npx aws-cdk@2 bootstrap` once per account and region).
+CDK := npx --yes aws-cdk@2
 
-.PHONY: install run test test-fast synth demo bench clean
+.PHONY: install run test test-fast synth deploy destroy demo bench clean
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +29,15 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests/unit tests/integration
 
+# Node 20's end-of-life banner from the CDK runtime would bury the synth's own report.
 synth: install
-	$(PY) -m infra.app
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) -m infra.app -c stage=$(STAGE) $(ARGS)
+
+deploy: install
+	$(CDK) deploy -c stage=$(STAGE) $(ARGS)
+
+destroy: install
+	$(CDK) destroy -c stage=$(STAGE) $(ARGS)
 
 demo: install
 	$(PY) -m scripts.demo
