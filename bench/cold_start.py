@@ -6,7 +6,7 @@ environment the deployed function gets (infra/stack.py, placeholder values) plus
 the Lambda runtime sets. `LAMBDA_TASK_ROOT` is set, so Powertools' Tracer is active and patches
 libraries for X-Ray at import, as when deployed (tracing is ACTIVE). Only the packages a deployed
 function has can be imported: the deps layer (infra.layer_build.layer_pins), the boto3 the
-runtime provides and the standard library; this machine's development packages are refused.
+runtime provides, AWS's Powertools layer and the standard library; this machine's development packages are refused.
 
 Two variants, each `runs` times (median reported):
 - cached: bytecode exists for everything (one unmeasured run per function first writes it, to a
@@ -37,35 +37,66 @@ from bench import FUNCTIONS_DIR, LAYER_DIR
 from bench.stats import median
 
 PROBE = Path(__file__).resolve().parent / "import_probe.py"
-RUNTIME_PROVIDED_ROOTS = {"boto3"}
+# What a function gets besides our two layers: the Lambda runtime's boto3 and AWS's Powertools
+# layer (infra.layer_build leaves both out of the deps layer).
+RUNTIME_PROVIDED_ROOTS = {"boto3", "aws-lambda-powertools"}
 
 
-def function_environment(name: str, memory_mb: int, publishes_to: tuple[str, ...],
-                         needs_provider: bool) -> dict[str, str]:
-    """What a deployed function's process sees, with placeholder values."""
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "TZ": ":UTC",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-        "AWS_LAMBDA_FUNCTION_NAME": f"sendline-{name}",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-        "LAMBDA_TASK_ROOT": str(FUNCTIONS_DIR / name),
-        "TABLE_NAME": "sendline",
-        "POWERTOOLS_SERVICE_NAME": "sendline",
-        "POWERTOOLS_METRICS_NAMESPACE": "Sendline",
-        "PUBLIC_API_URL": "https://abc123.execute-api.us-east-1.amazonaws.com",
-        "OPERATOR_TOKEN_SHA256": "0" * 64,
-    }
-    for queue in publishes_to:
-        environment[f"{queue.upper()}_QUEUE_URL"] = f"https://sqs.us-east-1.amazonaws.com/123456789012/sendline-{queue}"
-    if needs_provider:
-        environment["TWILIO_API_BASE"] = "https://api.twilio.com"
-        environment["TWILIO_SECRET_ARN"] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:sendline-twilio"
-    return environment
+LAMBDA_RUNTIME_ENVIRONMENT = {
+    "LANG": "C.UTF-8",
+    "TZ": ":UTC",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+}
+
+
+def _placeholder(value: Any, variable: str) -> str:
+    """A template value as the function would see it: literal strings as they are; references
+    (a queue's URL, a secret's ARN...) resolved to a placeholder of the same kind."""
+    if isinstance(value, str):
+        return value
+    if variable.endswith("_QUEUE_URL") or variable.endswith("_DLQ_URL"):
+        return f"https://sqs.us-east-1.amazonaws.com/123456789012/sendline-dev-{variable.lower()}"
+    if variable.endswith("_ARN"):
+        return f"arn:aws:secretsmanager:us-east-1:123456789012:secret:sendline-dev-{variable.lower()}"
+    if variable == "COGNITO_ISSUER":
+        return "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123"
+    if variable.endswith("_URL"):
+        return "https://abc123.execute-api.us-east-1.amazonaws.com"
+    if variable == "OPERATOR_TOKEN_SHA256":
+        return "0" * 64
+    return f"sendline-dev-{variable.lower().replace('_', '-')}"
+
+
+def deployed_environments() -> dict[str, dict[str, str]]:
+    """Each function's environment as the synthesized dev stack sets it (references replaced by
+    placeholders), plus what the Lambda runtime sets."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from infra import spec
+    from infra.app import synthesize
+
+    with tempfile.TemporaryDirectory(prefix="sendline-bench-synth-") as tmp:
+        deps = Path(tmp) / "deps-layer"
+        (deps / "python").mkdir(parents=True)
+        stack, assembly = synthesize(context={}, outdir=Path(tmp) / "cdk.out", deps_layer_dir=deps,
+                                     dashboard_dir=None, checks=False)
+        resources = assembly.get_stack_by_name(stack.stack_name).template["Resources"]
+    environments = {}
+    for function in spec.FUNCTIONS:
+        logical_id = stack.get_logical_id(stack.functions[function.name].node.default_child)
+        properties = resources[logical_id]["Properties"]
+        variables = properties.get("Environment", {}).get("Variables", {})
+        environments[function.name] = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **LAMBDA_RUNTIME_ENVIRONMENT,
+            "AWS_LAMBDA_FUNCTION_NAME": properties["FunctionName"],
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties["MemorySize"]),
+            "LAMBDA_TASK_ROOT": str(FUNCTIONS_DIR / function.name),
+            **{name: _placeholder(value, name) for name, value in variables.items()},
+        }
+    return environments
 
 
 def _top_level(distribution: str) -> set[str]:
@@ -156,8 +187,7 @@ def run(runs: int = 3) -> dict[str, Any]:
     local = {p.name for p in FUNCTIONS_DIR.iterdir()} | {p.name for p in LAYER_DIR.iterdir()}
     local |= {p.stem for d in FUNCTIONS_DIR.iterdir() if d.is_dir() for p in d.glob("*.py")}
     results: dict[str, Any] = {}
-    environments = {f.name: function_environment(f.name, f.memory_mb, f.publishes_to, f.needs_provider)
-                    for f in spec.FUNCTIONS}
+    environments = deployed_environments()
     with tempfile.TemporaryDirectory(prefix="sendline-bench-pycache-") as tmp:
         # Bytecode goes to a private tree (-X pycache_prefix), never beside the sources.
         cached_tree, bare_tree = Path(tmp) / "cached", Path(tmp) / "no-bytecode"
