@@ -9,7 +9,7 @@ STAGE ?= dev
 # bootstrapped account: `npx aws-cdk@2 bootstrap` once per account and region).
 CDK := npx --yes aws-cdk@2
 
-.PHONY: install run test test-fast synth deploy destroy demo bench clean
+.PHONY: install run test test-fast synth bootstrap deploy destroy demo bench clean
 
 $(STAMP): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-fast: install
 # Node 20's end-of-life banner from the CDK runtime would bury the synth's own report.
 synth: install
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) -m infra.app -c stage=$(STAGE) $(ARGS)
+
+# Once per AWS account and region: the bucket and roles `cdk deploy` uploads assets with.
+bootstrap: install
+	$(CDK) bootstrap $(ARGS)
 
 deploy: install
 	$(CDK) deploy -c stage=$(STAGE) $(ARGS)

@@ -1010,6 +1010,8 @@ class SendlineStack(Stack):
         CfnOutput(self, "UploadsBucket", value=self.uploads.bucket_name)
         for name, queue in self.queues.items():
             CfnOutput(self, f"{pascal(name)}QueueUrl", value=queue.queue_url)
+            CfnOutput(self, f"{pascal(name)}DlqUrl", value=self.dead_letter_queues[name].queue_url,
+                      description=f"For python -m scripts.dlq: {spec.dlq_url_env(name)}.")
 
 
 # Access log lines of the HTTP API: who called which route, and how it went. No query string

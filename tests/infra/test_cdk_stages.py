@@ -76,5 +76,8 @@ def test_outputs_are_what_an_operator_needs_after_a_deploy(synth):
         "UploadsBucket": ref(synth.logical_id(stack.uploads)),
         "SendsQueueUrl": ref(synth.logical_id(stack.queues["sends"])),
         "ImportsQueueUrl": ref(synth.logical_id(stack.queues["imports"])),
+        "SendsDlqUrl": ref(synth.logical_id(stack.dead_letter_queues["sends"])),
+        "ImportsDlqUrl": ref(synth.logical_id(stack.dead_letter_queues["imports"])),
     }
     assert outputs["TwilioStatusWebhookUrl"]["Description"] == "Paste into Twilio: POST /webhooks/twilio/status."
+    assert outputs["SendsDlqUrl"]["Description"] == "For python -m scripts.dlq: SENDS_DLQ_URL."
