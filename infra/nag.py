@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Stack, Token, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -97,7 +97,10 @@ BUCKET_DEPLOYMENT_COPY = (
 
 # The findings of aws-cdk-lib's BucketDeployment handler role (IAM5), accepted for BUCKET_DEPLOYMENT_COPY.
 BUCKET_DEPLOYMENT_ACTIONS = ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
-CDK_ASSETS_BUCKET_OBJECTS = "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*"
+# The CDK asset bucket's objects, as cdk-nag writes the ARN: the account and region are the
+# stack's own when the synth knows them (the cdk CLI tells the app its default region, and the
+# account when it has credentials), else the pseudo parameters.
+CDK_ASSETS_BUCKET_OBJECTS = "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{account}-{region}/*"
 LAMBDA_BASIC_EXECUTION = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 # Construct ids aws-cdk-lib gives its singleton custom-resource handlers in a stack.
 BUCKET_DEPLOYMENT_HANDLER_PREFIX = "Custom::CDKBucketDeployment"
@@ -127,6 +130,12 @@ def accept(construct: IConstruct, rule_id: str, reason: str) -> None:
 def _arn_of(stack: Stack, construct: IConstruct) -> str:
     """How cdk-nag writes a Fn::GetAtt Arn in a finding: <LogicalId.Arn>."""
     return f"<{stack.get_logical_id(construct.node.default_child)}.Arn>"  # type: ignore[arg-type]
+
+
+def _assets_bucket_objects(stack: Stack) -> str:
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    return CDK_ASSETS_BUCKET_OBJECTS.format(account=account, region=region)
 
 
 def accept_findings(stack: SendlineStack) -> None:
@@ -161,7 +170,7 @@ def accept_findings(stack: SendlineStack) -> None:
             accept(child, rule("L1"), CDK_HANDLER_RUNTIME)
             for action in BUCKET_DEPLOYMENT_ACTIONS:
                 accept(child, rule("IAM5", f"Action::{action}"), BUCKET_DEPLOYMENT_COPY)
-            accept(child, rule("IAM5", f"Resource::{CDK_ASSETS_BUCKET_OBJECTS}"), BUCKET_DEPLOYMENT_COPY)
+            accept(child, rule("IAM5", f"Resource::{_assets_bucket_objects(stack)}"), BUCKET_DEPLOYMENT_COPY)
             accept(child, rule("IAM5", f"Resource::{_arn_of(stack, stack.dashboard_bucket)}/*"),
                    BUCKET_DEPLOYMENT_COPY)
             if stack.dashboard_invalidated:

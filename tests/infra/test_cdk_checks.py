@@ -121,9 +121,26 @@ def test_cfn_lint_finds_no_error_and_only_known_warnings(request, stage):
     assert unknown == []
 
 
-def test_make_synth_for_prod_writes_the_template_and_passes_the_checks(tmp_path, monkeypatch, capsys):
-    # Given the deps layer already built (test_layer_build builds the real one)
+# What the cdk CLI tells the app of the environment: nothing (`make synth`), its default region
+# only (no credentials), or the account and region of its credentials (`make deploy`).
+CLI_ENVIRONMENTS = {
+    "none": {},
+    "region": {"CDK_DEFAULT_REGION": "us-east-1"},
+    "account_and_region": {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"},
+}
+
+
+@pytest.mark.parametrize("cli_environment", sorted(CLI_ENVIRONMENTS))
+def test_make_synth_for_prod_writes_the_template_and_passes_the_checks(tmp_path, monkeypatch, capsys,
+                                                                       cli_environment):
+    # Given the deps layer already built (test_layer_build builds the real one), and the
+    # environment as the cdk CLI gives it
     import infra.app
+
+    monkeypatch.delenv("CDK_DEFAULT_ACCOUNT", raising=False)
+    monkeypatch.delenv("CDK_DEFAULT_REGION", raising=False)
+    for name, value in CLI_ENVIRONMENTS[cli_environment].items():
+        monkeypatch.setenv(name, value)
 
     deps = tmp_path / "deps-layer"
     (deps / "python").mkdir(parents=True)
