@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.lock | cut -d' ' -f1)
 STAGE ?= dev
 # The CDK CLI, fetched by npx at this major version (deploying needs AWS credentials and a
 # bootstrapped account: `npx aws-cdk@2 bootstrap` once per account and region).
-CDK := npx --yes aws-cdk@2
+# Node 20's end-of-life banner from the CDK runtime would bury the synth's own report.
+QUIET_NODE := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+CDK := $(QUIET_NODE) npx --yes aws-cdk@2
 
 .PHONY: install run test test-fast synth bootstrap deploy destroy demo bench clean
 
@@ -29,9 +31,8 @@ test: install
 test-fast: install
 	$(PY) -m pytest tests/unit tests/integration
 
-# Node 20's end-of-life banner from the CDK runtime would bury the synth's own report.
 synth: install
-	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 $(PY) -m infra.app -c stage=$(STAGE) $(ARGS)
+	$(QUIET_NODE) $(PY) -m infra.app -c stage=$(STAGE) $(ARGS)
 
 # Once per AWS account and region: the bucket and roles `cdk deploy` uploads assets with.
 bootstrap: install

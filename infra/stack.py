@@ -16,7 +16,6 @@ from pathlib import Path
 from aws_cdk import (
     Aws,
     CfnOutput,
-    CfnParameter,
     Duration,
     RemovalPolicy,
     Stack,
@@ -59,7 +58,9 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 HANDLER = "handler.handler"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 APPLICATION_LOG_LEVEL = lambda_.ApplicationLogLevel.INFO
-SYSTEM_LOG_LEVEL = lambda_.SystemLogLevel.WARN
+# INFO keeps Lambda's START and REPORT lines (billed duration, init duration, peak memory):
+# what docs/cost.md and docs/performance.md read the real figures from.
+SYSTEM_LOG_LEVEL = lambda_.SystemLogLevel.INFO
 
 # AWS publishes Powertools as a public layer, one layer version per release; the version matching
 # the aws-lambda-powertools pinned in requirements.lock is looked up here, so the functions run
@@ -235,16 +236,6 @@ class SendlineStack(Stack):
             ),
             removal_policy=self.stage.removal_policy,
         )
-        self.operator_token_sha256 = CfnParameter(
-            self,
-            "OperatorTokenSha256",
-            type="String",
-            no_echo=True,
-            default="",
-            allowed_pattern="^([0-9a-f]{64})?$",
-            description=("Hex SHA-256 of a static operator token accepted as 'Authorization: Bearer', "
-                         "besides Cognito sign-in. Empty (the default): no static token is accepted."),
-        )
         self.user_pool, self.user_pool_client, self.cognito_domain = self._operators()
         self.cognito_issuer = f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool.user_pool_id}"
         self.http_api, self.api_stage = self._http_api()
@@ -381,7 +372,7 @@ class SendlineStack(Stack):
                 evaluation_periods=1,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            dlq_alarm.add_alarm_action(self.alarm_action)
+            self._notify(dlq_alarm)
             if queue_spec.oldest_message_alarm_s is not None:
                 age_alarm = cloudwatch.Alarm(
                     self,
@@ -398,12 +389,17 @@ class SendlineStack(Stack):
                     evaluation_periods=5,
                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
-                age_alarm.add_alarm_action(self.alarm_action)
+                self._notify(age_alarm)
             queues[queue_spec.name] = queue
             dead_letter_queues[queue_spec.name] = dlq
         return queues, dead_letter_queues
 
     # --- alarms --------------------------------------------------------------------------
+
+    def _notify(self, alarm: cloudwatch.Alarm) -> None:
+        """The alarm topic hears of the alarm going off and of it clearing."""
+        alarm.add_alarm_action(self.alarm_action)
+        alarm.add_ok_action(self.alarm_action)
 
     def _alarm_topic(self, alarm_email: str | None) -> sns.Topic:
         """Every alarm's action. Encrypted with a key of the stack's own: CloudWatch cannot
@@ -463,7 +459,7 @@ class SendlineStack(Stack):
                     evaluation_periods=1,
                     treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                 )
-                alarm.add_alarm_action(self.alarm_action)
+                self._notify(alarm)
 
         server_errors = self.http_api.metric_server_error(period=ALARM_PERIOD, statistic="Sum")
         requests = self.http_api.metric_count(period=ALARM_PERIOD, statistic="Sum")
@@ -484,7 +480,7 @@ class SendlineStack(Stack):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        api_alarm.add_alarm_action(self.alarm_action)
+        self._notify(api_alarm)
 
     def _operations_dashboard(self) -> cloudwatch.Dashboard:
         """Send and delivery rates (the metrics the code emits), queue depth and age, dead
@@ -832,9 +828,9 @@ class SendlineStack(Stack):
         }
         if function_spec.table_access != "none":
             environment["TABLE_NAME"] = self.table.table_name
+        # Operators sign in with Cognito only (a password and a TOTP code): no static operator
+        # token is set, so none is accepted (the local stack's admin token is the local login).
         auths = {route.auth for route in function_spec.routes}
-        if auths & {GATEWAY_AUTH, COGNITO_VERIFYING_AUTH}:
-            environment["OPERATOR_TOKEN_SHA256"] = self.operator_token_sha256.value_as_string
         if COGNITO_VERIFYING_AUTH in auths:
             environment["COGNITO_ISSUER"] = self.cognito_issuer
             environment["COGNITO_CLIENT_ID"] = self.user_pool_client.user_pool_client_id

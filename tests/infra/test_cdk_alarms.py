@@ -25,10 +25,11 @@ def test_the_alarm_count_is_two_per_function_one_per_dead_letter_queue_queue_age
     assert len(each_stage.of_type("AWS::CloudWatch::Alarm")) == expected == 2 * 12 + 2 + 1 + 1
 
 
-def test_every_alarm_notifies_the_alarm_topic(each_stage):
+def test_every_alarm_notifies_the_alarm_topic_when_it_goes_off_and_when_it_clears(each_stage):
     topic = ref(each_stage.logical_id(each_stage.stack.alarm_topic))
     for name, alarm in alarms(each_stage).items():
         assert alarm["AlarmActions"] == [topic], name
+        assert alarm["OKActions"] == [topic], name  # and when it clears
         assert alarm["TreatMissingData"] == "notBreaching", name
 
 
