@@ -192,7 +192,7 @@ def test_the_worker_drops_a_stale_copy_of_a_text_already_waiting_for_its_window(
     with respx.mock(assert_all_called=False) as carrier:
         route = carrier.post(MESSAGES_URL).mock(side_effect=carrier_answer)
         result = send_message(runtime.records(), runtime.twilio(), SendRequest(first_id), utc(2026, 12, 4, 3, 1))
-    assert (result, route.call_count) == (SendResult.DEFERRED, 0)
+    assert (result, route.call_count) == (SendResult.NOT_DUE, 0)
     shown = message(fns, first_id)
     assert (shown["status"], shown["due_at"]) == ("scheduled", "2026-12-04T13:00:00.000Z")
 

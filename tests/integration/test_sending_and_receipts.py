@@ -213,6 +213,28 @@ def test_drips_fire_when_due_and_wait_while_paused(fns, daytime):
     assert activity[0]["to"] == "+1212***0142"
 
 
+def test_a_request_for_a_drip_before_it_is_due_sends_nothing_and_the_drip_still_goes_when_due(fns, daytime):
+    # Given a lead whose first drip is due a minute after its first text
+    flow_id, lead_id = lead(fns, first_name="Ann")
+    send_all(fns, twilio_created(SID))
+
+    # When a send request names the drip before it is due (stale, re-driven or forged)
+    runtime.send_queue().send([SendRequest(f"{lead_id}-1")])
+    route, results = send_all(fns, twilio_created("SM" + "c" * 32))
+
+    # Then nothing goes to the carrier, the request is done with (not retried), and the drip
+    # keeps waiting for its time
+    assert (route.call_count, results) == (0, [{"batchItemFailures": []}])
+    assert [m["status"] for m in messages(fns, lead_id)] == ["sent", "scheduled", "scheduled"]
+
+    # And when it is due, its scheduler queues it and it goes once
+    assert run_due_messages(runtime.records(), runtime.send_queue(), DAYTIME + timedelta(seconds=61)).queued == 1
+    daytime["value"] = DAYTIME + timedelta(seconds=61)
+    route, results = send_all(fns, twilio_created("SM" + "c" * 32))
+    assert (route.call_count, results) == (1, [{"batchItemFailures": []}])
+    assert [m["status"] for m in messages(fns, lead_id)] == ["sent", "sent", "scheduled"]
+
+
 def test_inbound_stop_puts_the_sender_on_dnc(fns):
     params = {"MessageSid": "SM" + "e" * 32, "AccountSid": "AC" + "1" * 32, "From": "+12125550142",
               "To": "+12125550100", "Body": " Stop. ", "NumMedia": "0", "SmsStatus": "received"}

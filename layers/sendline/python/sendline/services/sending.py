@@ -67,6 +67,7 @@ class SendResult(StrEnum):
     PARKED = "parked"
     DEFERRED = "deferred"
     MISSING = "missing"
+    NOT_DUE = "not_due"
 
 
 _VERDICT_RESULTS = {Verdict.PARKED: SendResult.PARKED, Verdict.CANCELLED: SendResult.SKIPPED,
@@ -128,6 +129,16 @@ def send_message(records: Records, carrier: Carrier, request: SendRequest, now: 
     return SendResult.ALREADY_DONE
 
 
+# The lead API and the schedulers queue a text once it is due and mark it `queued` just after,
+# so a worker may read a due text still `scheduled`; this much clock difference is allowed.
+DUE_GRACE = timedelta(seconds=2)
+
+
+def _not_due_yet(message: dict, now: datetime) -> bool:
+    due_at = message.get("due_at")
+    return bool(due_at) and parse_iso(due_at) > now + DUE_GRACE
+
+
 def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
           lookups: Callable[[str], PhoneLookups] | None, current: Callable[[], datetime],
           wait_until: Callable[[datetime], None]) -> SendResult:
@@ -136,6 +147,12 @@ def _send(records: Records, carrier: Carrier, message: dict, now: datetime,
         return SendResult.ALREADY_DONE
     if status == MessageStatus.SENDING:
         return _settle_orphaned_claim(records, message, now)
+    if status == MessageStatus.SCHEDULED and _not_due_yet(message, now):
+        # A request for a drip or a deferred text before its time (a stale or re-driven request,
+        # or one nobody should have sent): it goes when due, queued by its scheduler, not now.
+        logger.warning("send request before the message is due",
+                       extra={"message_id": message["message_id"], "due_at": message.get("due_at")})
+        return SendResult.NOT_DUE
 
     flow = records.get_flow(message["flow_id"]) if message.get("flow_id") else None
     if flow and flow.get("status") == PAUSED:
