@@ -86,18 +86,25 @@ def print_messages(shown: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.dlq", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".local")
-    parser.add_argument("--json", action="store_true", help="print JSON, as the operator API answers")
+    # The options every command takes, before or after its name (`--json list`, `list --json`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS,
+                        help="the local stack's state folder (default: .local)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print JSON, as the operator API answers")
+    parser = argparse.ArgumentParser(prog="python -m scripts.dlq", description=__doc__.split("\n\n")[0],
+                                     parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="each dead-letter queue and its count")
-    show = commands.add_parser("show", help="a dead-letter queue's messages, left in place")
+    commands.add_parser("list", parents=[common], help="each dead-letter queue and its count")
+    show = commands.add_parser("show", parents=[common], help="a dead-letter queue's messages, left in place")
     show.add_argument("queue", help="the queue the dead letters belong to: sends, imports")
     show.add_argument("--limit", type=int, default=10, help="at most this many messages (1 to 100)")
-    redrive = commands.add_parser("redrive", help="move dead letters back to their queue")
+    redrive = commands.add_parser("redrive", parents=[common], help="move dead letters back to their queue")
     redrive.add_argument("queue", help="the queue the dead letters belong to: sends, imports")
     redrive.add_argument("--max", type=int, default=None, help="at most this many (default: every one)")
     args = parser.parse_args(argv)
+    args.state_dir = getattr(args, "state_dir", REPO_ROOT / ".local")
+    args.json = getattr(args, "json", False)
     if args.command == "show" and not 1 <= args.limit <= 100:
         parser.error("--limit must be from 1 to 100")
     if args.command == "redrive" and args.max is not None and args.max < 1:

@@ -17,7 +17,9 @@ config.validate_at_cold_start(config.store_settings, config.uploads_settings)
 logger = Logger()
 tracer = Tracer(patch_modules=["boto3"])
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A file that fails is a failed record (retried, then dead-lettered, where the dead-letter alarm
+# goes off), not a function error: the errors alarm is for the function itself failing.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method

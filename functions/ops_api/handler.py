@@ -20,7 +20,7 @@ app = http.make_resolver()
 @app.get("/v1/ops/worker-health")
 def health():
     http.require_operator(app)
-    http.query(app, ("window_minutes",))
+    http.query(app, ("window_minutes",), what="route")
     minutes = http.int_param(app, "window_minutes", default=WINDOW_MINUTES, low=1, high=MAX_WINDOW_MINUTES)
     figures = worker_health(runtime.work_queues(), runtime.metrics(), runtime.function_names(), utcnow(), minutes)
     return http.json_response(200, figures)
@@ -29,14 +29,14 @@ def health():
 @app.get("/v1/ops/dead-letters")
 def dead_letter_queues():
     http.require_operator(app)
-    http.query(app, ())
+    http.query(app, (), what="route")
     return http.json_response(200, dead_letters.list_dead_letters(runtime.work_queues()))
 
 
 @app.get("/v1/ops/dead-letters/<queue>")
 def inspect(queue: str):
     http.require_operator(app)
-    http.query(app, ("limit",))
+    http.query(app, ("limit",), what="route")
     limit = http.int_param(app, "limit", default=dead_letters.INSPECT_LIMIT, low=1, high=dead_letters.MAX_INSPECT_LIMIT)
     return http.json_response(200, dead_letters.inspect_dead_letters(runtime.work_queues(), queue, limit))
 
@@ -59,7 +59,7 @@ def _redrive_max() -> int:
 @app.post("/v1/ops/dead-letters/<queue>/redrive")
 def redrive(queue: str):
     http.require_operator(app)
-    http.query(app, ())
+    http.query(app, (), what="route")
     moved = dead_letters.redrive_dead_letters(
         runtime.work_queues(), queue, _redrive_max(),
         time_left_s=lambda: app.lambda_context.get_remaining_time_in_millis() / 1000)

@@ -40,3 +40,19 @@ def import_fixture(fns, name: str) -> dict:
 def test_each_file_gives_its_expected_report(fns, name):
     expected = json.loads((FIXTURES / f"{name}.report.json").read_text())
     assert import_fixture(fns, name) == expected
+
+
+def test_a_message_no_import_can_come_of_is_a_failed_record_not_a_function_error(fns):
+    # Given a message on the imports queue that names no upload (a poison message)
+    from devstack.pollers import sqs_event
+
+    queue = fns.queues["imports"]
+    message = {"MessageId": "poison-1", "ReceiptHandle": "rh-1", "Body": '{"not": "an S3 event"}',
+               "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1764849600000"},
+               "MessageAttributes": {}, "MD5OfBody": "0" * 32}
+
+    # When the import function gets it
+    response = fns.handler("contacts_import")(sqs_event([message], queue.arn), fns.context("contacts_import"))
+
+    # Then it answers that record failed (SQS retries it, then dead-letters it) instead of raising
+    assert response == {"batchItemFailures": [{"itemIdentifier": "poison-1"}]}

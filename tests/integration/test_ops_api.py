@@ -160,7 +160,8 @@ def test_without_cloudwatch_the_depths_still_show(ops, monkeypatch):
     ("window_minutes=0", "window_minutes", "must be a whole number from 1 to 1440"),
     ("window_minutes=1441", "window_minutes", "must be a whole number from 1 to 1440"),
     ("window_minutes=ten", "window_minutes", "must be a whole number from 1 to 1440"),
-    ("window=15", "window", "is not a parameter of this report; use window_minutes"),
+    ("window_minutes=%D9%A1%D9%A5", "window_minutes", "must be a whole number from 1 to 1440"),  # Arabic-Indic 15
+    ("window=15", "window", "is not a parameter of this route; use window_minutes"),
 ])
 def test_a_bad_window_is_a_422_naming_it(ops, query, field, reason):
     result = ops.http("GET", f"/v1/ops/worker-health?{query}", headers=OPERATOR)
@@ -332,6 +333,13 @@ def test_a_bad_limit_is_a_422_naming_it(ops):
 
     assert (result.status, result.body["errors"]) == (
         422, [{"field": "limit", "reason": "must be a whole number from 1 to 100"}])
+
+
+def test_a_query_parameter_on_a_route_that_takes_none_is_refused_saying_so(ops):
+    result = ops.http("POST", "/v1/ops/dead-letters/sends/redrive?max=5", headers=OPERATOR)
+
+    assert (result.status, result.body["errors"]) == (
+        422, [{"field": "max", "reason": "is not a parameter of this route; this route takes none"}])
 
 
 @pytest.mark.parametrize(("method", "path"), [

@@ -121,7 +121,7 @@ def test_worker_health_counts_the_send_worker_and_the_dead_letters_of_the_local_
     # And the CLI lists it and shows it masked, as the operator API does
     assert dlq_cli(stack, "list") == ("imports    sendline-imports-dlq                      0 message(s)\n"
                                       "sends      sendline-sends-dlq                        1 message(s)\n")
-    shown = json.loads(dlq_cli(stack, "--json", "show", "sends"))
+    shown = json.loads(dlq_cli(stack, "show", "sends", "--json"))  # options go before or after the command
     assert [(m["message_id"], m["source_queue"], m["body"]) for m in shown["messages"]] == [
         (None, "sendline-sends", {"to": "+1212***0142", "body": "[18 characters hidden]"})]
     inspected = api.get("/v1/ops/dead-letters/sends").json()["messages"]

@@ -24,6 +24,9 @@ from sendline.services.dead_letters import (
     ("ld_2125550142-0", "ld_2125550142-0"),        # part of an id
     ("msg 17333382000001", "msg 17333382000001"),  # a longer number (a timestamp)
     ("no phone here", "no phone here"),
+    ("212-555-0142x123 or 212-555-0143 ext. 9", "+1212***0142 or +1212***0143"),   # extensions go too
+    ("https://x.example/?to=%2B12125550143&id=7", "https://x.example/?to=+1212***0143&id=7"),  # in a URL
+    ("+44 20 7946 0958 and +33 6 12 34 56 78", "+4420***0958 and +3361***5678"),  # written with spaces
 ])
 def test_phone_numbers_in_text_are_masked_like_the_message_log(text, masked):
     assert mask_text(text) == masked
@@ -38,6 +41,16 @@ def test_a_json_body_keeps_its_shape_with_phones_masked_and_texts_hidden():
         "message_id": "ld_1-0", "to": "+1212***0142", "phone": "+1212***0143", "from": "+1212***0100",
         "body": "[23 characters hidden]", "leads": [{"mobile": "+1212***0144", "step": 2}],
         "created": 1733338200, "note": "from +1212***0145"}
+
+
+def test_phones_are_masked_in_keys_in_numbers_of_any_type_and_in_excel_notation():
+    body = ('{"+12125550148": {"sms": "Hi there", "msg": "call me", "sms_text": "yes"}, "float_phone": 2125550147.0,'
+            ' "to": "2.125550142E+09", "count": 3, "ratio": 0.5}')
+
+    assert mask_body(body) == {
+        "+1212***0148": {"sms": "[8 characters hidden]", "msg": "[7 characters hidden]",
+                         "sms_text": "[3 characters hidden]"},
+        "float_phone": "+1212***0147", "to": "+1212***0142", "count": 3, "ratio": 0.5}
 
 
 def test_a_body_that_is_not_json_is_masked_as_text():

@@ -198,19 +198,20 @@ def int_param(app: APIGatewayHttpResolver, name: str, *, default: int, low: int,
     raw = app.current_event.get_query_string_value(name)
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or not low <= int(raw) <= high:
         raise ValidationFailed(FieldProblem(name, f"must be a whole number from {low} to {high}"))
     return int(raw)
 
 
-def query(app: APIGatewayHttpResolver, allowed: Iterable[str]) -> dict[str, str]:
+def query(app: APIGatewayHttpResolver, allowed: Iterable[str], *, what: str = "report") -> dict[str, str]:
     """The query string, refusing names the route does not know (a misspelt filter would
-    otherwise widen a report silently)."""
+    otherwise widen a report silently). `what` names the route in the refusal."""
     given = dict(app.current_event.query_string_parameters or {})
     known = set(allowed)
     for name in sorted(given):
         if name not in known:
-            raise ValidationFailed(FieldProblem(name, f"is not a parameter of this report; use {', '.join(sorted(known))}"))
+            use = f"use {', '.join(sorted(known))}" if known else f"this {what} takes none"
+            raise ValidationFailed(FieldProblem(name, f"is not a parameter of this {what}; {use}"))
     return given
 
 

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
 from aws_lambda_powertools import Logger
 
 from sendline.adapters.queue import QueuedMessage, SendRequest, WorkQueues, queue_name_of
 from sendline.domain.clock import iso
-from sendline.domain.phones import mask_phone
+from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
 from sendline.errors import FieldProblem, NotFound
 
 logger = Logger(child=True)
@@ -41,28 +42,46 @@ REDRIVE_HIDE_S = 60
 REDRIVE_RESERVE_S = 5.0
 
 # Keys whose string values are message texts (a lead's or a quick send's): shown by length only.
-TEXT_KEYS = frozenset({"body", "text", "message", "message_body", "content", "initial_message"})
+TEXT_KEYS = frozenset({"body", "text", "message", "message_body", "message_text", "content", "initial_message",
+                       "sms", "sms_text", "sms_body", "msg", "text_body", "reply", "caption"})
 # Keys whose values are phone numbers, whatever they look like.
 PHONE_KEY = re.compile(r"phone|mobile|cell|^to$|^from$|number", re.IGNORECASE)
-# A phone number inside any text: E.164, or a North American number written the usual ways.
-# Never part of a longer word or number (ids and timestamps hold long runs of digits).
+# A phone number inside any text: E.164 (its + also percent-encoded, as in a URL), or a North
+# American number written the usual ways, with any extension. Never part of a longer word or
+# number (ids and timestamps hold long runs of digits).
 EMBEDDED_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{8,15}|(?:\+?1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4})(?![\w])")
+    r"(?<![\w+%])(?:(?:\+|%2[Bb])\d{8,15}|(?:\+?1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?\d{3}[\s.\-]?\d{4})"
+    r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,6})?(?!\w)", re.IGNORECASE)
+# What the pattern leaves: international numbers written with spaces or dashes (+44 20 7946 0958).
+INTERNATIONAL_MATCHER_LENIENCY = phonenumbers.Leniency.POSSIBLE
 
 
 def _masked_digits(text: str) -> str:
-    digits = re.sub(r"\D", "", text)
-    return mask_phone("+1" + digits if len(digits) == 10 else "+" + digits)
+    text = re.sub(r"(?i)%2b", "+", text)
+    text = re.sub(r"(?i)\s*(?:x|ext\.?|extension)\s*\d{1,6}$", "", text.strip())
+    try:
+        return mask_phone(normalise_phone(text).e164)  # Excel's 2.125550142E+09 included
+    except PhoneRejected:
+        digits = re.sub(r"\D", "", text)
+        return mask_phone("+1" + digits if len(digits) == 10 else "+" + digits)
 
 
 def mask_text(text: str) -> str:
     """Every phone number in `text` masked: `call +12125550142` -> `call +1212***0142`."""
-    return EMBEDDED_PHONE.sub(lambda match: _masked_digits(match.group(0)), text)
+    masked = EMBEDDED_PHONE.sub(lambda match: _masked_digits(match.group(0)), text)
+    if "+" not in masked:
+        return masked
+    spans = [(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
+        masked, None, leniency=INTERNATIONAL_MATCHER_LENIENCY)]
+    for start, end in reversed(spans):
+        e164 = "+" + re.sub(r"\D", "", masked[start:end])
+        masked = masked[:start] + mask_phone(e164) + masked[end:]
+    return masked
 
 
 def _mask_value(key: str | None, value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _mask_value(k, v) for k, v in value.items()}
+        return {mask_text(k): _mask_value(k, v) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_value(key, v) for v in value]
     phone_key = key is not None and bool(PHONE_KEY.search(key))
@@ -72,8 +91,8 @@ def _mask_value(key: str | None, value: Any) -> Any:
         if phone_key and sum(c.isdigit() for c in value) >= 7:
             return _masked_digits(value)
         return mask_text(value)
-    if isinstance(value, int) and not isinstance(value, bool) and phone_key and len(str(abs(value))) >= 7:
-        return _masked_digits(str(value))
+    if isinstance(value, int | float) and not isinstance(value, bool) and phone_key and abs(value) >= 1_000_000:
+        return _masked_digits(str(int(value)) if value == int(value) else str(value))
     return value
 
 
