@@ -376,3 +376,21 @@ def test_a_stop_texted_while_a_campaign_runs_wins_over_its_queued_text(fns, cloc
         assert sorted(worker(fns, NOON)) == sorted([SendResult.SENT, SendResult.SKIPPED])
     assert [parse_qs(c.request.content.decode())["To"][0] for c in route.calls] == [NEW_YORK[1]]
     assert progress(fns, made["campaign_id"])["progress"]["skipped_by_reason"] == {"opted_out": 1}
+
+
+def test_a_reply_counts_against_the_last_text_for_thirty_days_of_the_replys_own_time(fns):
+    # Given a phone's last text from a number, remembered when it went (a date far from today's)
+    from sendline import runtime
+    from sendline.adapters.records import message_key
+
+    records = runtime.records()
+    sent = datetime(2031, 3, 1, 15, 0, tzinfo=UTC)
+    message = {"message_id": "ld_test-0", "to": "+12125550142", "from_number": "+12125550100"}
+    pk, sk = message_key("ld_test-0")
+    records.store.put({**message, "pk": pk, "sk": sk, "status": "delivered"})
+    records.store.transact([records.last_text_op(message, sent)])
+
+    # Then a reply within 30 days of it is linked to it, one after is not, whatever today is
+    linked = records.last_text("+12125550142", "+12125550100", sent + timedelta(days=29, hours=23))
+    assert linked is not None and linked["message_id"] == "ld_test-0"
+    assert records.last_text("+12125550142", "+12125550100", sent + timedelta(days=30, seconds=1)) is None

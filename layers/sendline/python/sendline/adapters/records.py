@@ -486,10 +486,10 @@ class Records:
                                   "message_id": message["message_id"], "sent_at": iso(now),
                                   "expires_at": int(now.timestamp()) + LAST_TEXT_TTL_S})
 
-    def last_text(self, phone: str, number: str) -> dict[str, Any] | None:
-        """The latest text `phone` got from `number` (within LAST_TEXT_TTL_S), as its message."""
+    def last_text(self, phone: str, number: str, now: datetime) -> dict[str, Any] | None:
+        """The latest text `phone` got from `number` (within LAST_TEXT_TTL_S of `now`), as its message."""
         pointer = self.store.get(f"PHONE#{phone}", f"LAST#{number}", consistent=False)
-        if not pointer or int(pointer.get("expires_at", 0)) < int(time.time()):
+        if not pointer or int(pointer.get("expires_at", 0)) < int(now.timestamp()):
             return None  # TTL removes an expired item some time after it expires
         return self.get_message(pointer["message_id"])
 

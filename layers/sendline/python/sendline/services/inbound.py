@@ -101,7 +101,7 @@ def handle_inbound(records: Records, params: Mapping[str, str], now: datetime, *
         else:
             taken, reply = _other_reply(context)
 
-    answered = records.last_text(sender, to) if to else None
+    answered = records.last_text(sender, to, now) if to else None
     if answered is not None and not answered.get("attempted_at"):
         answered = None
     record = {"message_sid": sid, "from": sender, "from_masked": mask_phone(sender), "to": to, "body": body,
