@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,8 +130,10 @@ class Functions:
 DEPLOYED_NAMES = {f.name: f"sendline-{f.name}" for f in spec.FUNCTIONS if not f.operates_queues}
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+@contextmanager
+def moto_account(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A fresh moto account with the stack's resources, the functions' settings and the
+    integrator's key, until the block ends."""
     env = {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
         "TABLE_NAME": spec.TABLE.name, "PUBLIC_API_URL": API_URL,
@@ -138,6 +141,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         "TWILIO_API_BASE": TWILIO_BASE, "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "POWERTOOLS_SERVICE_NAME": "sendline", "POWERTOOLS_METRICS_NAMESPACE": "Sendline",
         "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true",
+        spec.FUNCTION_NAMES_ENV: json.dumps(DEPLOYED_NAMES),
     }
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     tune_moto()
@@ -149,11 +153,28 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             monkeypatch.setenv(spec.queue_url_env(name), queue.url)
             monkeypatch.setenv(spec.dlq_url_env(name), queue.dlq_url)
         monkeypatch.setenv("UPLOADS_BUCKET", bucket_name())
-        monkeypatch.setenv(spec.FUNCTION_NAMES_ENV, json.dumps(DEPLOYED_NAMES))
         runtime.reset()
         register_api_key(API_KEY, "integration tests")
-        yield {"queues": queues}
-    runtime.reset()
+        try:
+            yield {"queues": queues}
+        finally:
+            runtime.reset()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    with moto_account(monkeypatch) as account:
+        yield account
+
+
+def steady_send_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The send worker waits for its turns on a SteadyClock."""
+    from types import SimpleNamespace
+
+    from sendline.services import sending
+
+    clock = SteadyClock()
+    monkeypatch.setattr(sending, "time", SimpleNamespace(sleep=clock.sleep, monotonic=clock.monotonic))
 
 
 class SteadyClock:
@@ -174,12 +195,7 @@ class SteadyClock:
 
 @pytest.fixture
 def fns(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Functions:
-    from types import SimpleNamespace
-
-    from sendline.services import sending
-
-    clock = SteadyClock()
-    monkeypatch.setattr(sending, "time", SimpleNamespace(sleep=clock.sleep, monotonic=clock.monotonic))
+    steady_send_clock(monkeypatch)
     return Functions(aws["queues"])
 
 
