@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import polling
 from tests.e2e.conftest import TICK_SECONDS
 
 pytestmark = pytest.mark.e2e
@@ -65,14 +66,8 @@ def contacts_csv(phones: list[str]) -> tuple[str, dict[str, str]]:
 
 # -- helpers ---------------------------------------------------------------------------------------
 def wait_for(check, timeout_s: float = 60.0, interval_s: float = 0.5, describe=None):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout_s} s" + (f": {describe()}" if describe else ""))
-        time.sleep(interval_s)
+    """Campaigns take longer: a minute by default, looked at twice a second."""
+    return polling.wait_for(check, timeout_s=timeout_s, interval_s=interval_s, describe=describe)
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:

@@ -11,6 +11,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from tests.polling import wait_for
+
 _numbers = itertools.count(100)
 
 
@@ -37,15 +39,6 @@ def create_flow(api, stack, drips=()) -> str:
     return response.json()["flow_id"]
 
 
-def wait_for(check, timeout_s: float = 30.0, interval_s: float = 0.25, describe=None):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout_s} s" + (f": {describe()}" if describe else ""))
-        time.sleep(interval_s)
 
 
 def lead_messages(api, stack, lead_id):

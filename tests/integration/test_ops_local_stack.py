@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,12 @@ import pytest
 
 from devstack import resources
 from devstack.pollers import LONG_POLL_SECONDS
+from tests.polling import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POISON = '{"to": "+12125550142", "body": "Hi Ann, your quote"}'
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float = 15, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -51,7 +43,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
             info = json.loads(path.read_text()) if path.exists() else {}
             return info if info.get("pid") == process.pid else None
 
-        yield {**wait_for(started, 60, "the stack starts"), "state_dir": tmp_path}
+        yield {**wait_for(started, 60, what="the stack starts"), "state_dir": tmp_path}
     finally:
         process.send_signal(signal.SIGINT)
         try:
