@@ -359,47 +359,44 @@ class SendlineStack(Stack):
                     queue=dlq, max_receive_count=queue_spec.max_receive_count
                 ),
             )
-            dlq_alarm = cloudwatch.Alarm(
-                self,
-                f"{construct_id}DeadLetterAlarm",
-                alarm_name=resource_name(self.stage.name, f"{queue_spec.name}-dead-letters"),
-                alarm_description=f"Messages are waiting in {dlq_name}.",
-                metric=dlq.metric_approximate_number_of_messages_visible(
-                    period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM
-                ),
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            self._notify(dlq_alarm)
+            self._alarm(f"{construct_id}DeadLetterAlarm", f"{queue_spec.name}-dead-letters",
+                        f"Messages are waiting in {dlq_name}.",
+                        dlq.metric_approximate_number_of_messages_visible(
+                            period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM))
             if queue_spec.oldest_message_alarm_s is not None:
-                age_alarm = cloudwatch.Alarm(
-                    self,
-                    f"{construct_id}QueueAgeAlarm",
-                    alarm_name=resource_name(self.stage.name, f"{queue_spec.name}-oldest-message"),
-                    alarm_description=(f"The oldest message in {resource_name(self.stage.name, queue_spec.name)} "
-                                       f"has waited over {queue_spec.oldest_message_alarm_s} s."),
-                    metric=queue.metric_approximate_age_of_oldest_message(
-                        period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM
-                    ),
+                self._alarm(
+                    f"{construct_id}QueueAgeAlarm", f"{queue_spec.name}-oldest-message",
+                    (f"The oldest message in {resource_name(self.stage.name, queue_spec.name)} "
+                     f"has waited over {queue_spec.oldest_message_alarm_s} s."),
+                    queue.metric_approximate_age_of_oldest_message(
+                        period=Duration.minutes(1), statistic=cloudwatch.Stats.MAXIMUM),
                     threshold=queue_spec.oldest_message_alarm_s,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                     # Five minutes in a row: a burst that the workers drain is not an incident.
-                    evaluation_periods=5,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-                self._notify(age_alarm)
+                    evaluation_periods=5)
             queues[queue_spec.name] = queue
             dead_letter_queues[queue_spec.name] = dlq
         return queues, dead_letter_queues
 
     # --- alarms --------------------------------------------------------------------------
 
-    def _notify(self, alarm: cloudwatch.Alarm) -> None:
-        """The alarm topic hears of the alarm going off and of it clearing."""
+    def _alarm(self, construct_id: str, name: str, description: str, metric: cloudwatch.IMetric, *,
+               threshold: float = 0, evaluation_periods: int = 1) -> cloudwatch.Alarm:
+        """An alarm when `metric` goes over `threshold` for `evaluation_periods` periods in a row
+        (no data is no alarm), telling the alarm topic when it goes off and when it clears."""
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_name=resource_name(self.stage.name, name),
+            alarm_description=description,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=evaluation_periods,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
         alarm.add_alarm_action(self.alarm_action)
         alarm.add_ok_action(self.alarm_action)
+        return alarm
 
     def _alarm_topic(self, alarm_email: str | None) -> sns.Topic:
         """Every alarm's action. Encrypted with a key of the stack's own: CloudWatch cannot
@@ -448,18 +445,8 @@ class SendlineStack(Stack):
             construct_id = pascal(name)
             for kind, metric in (("Errors", function.metric_errors(period=ALARM_PERIOD, statistic="Sum")),
                                  ("Throttles", function.metric_throttles(period=ALARM_PERIOD, statistic="Sum"))):
-                alarm = cloudwatch.Alarm(
-                    self,
-                    f"{construct_id}{kind}Alarm",
-                    alarm_name=resource_name(self.stage.name, f"{name}-{kind.lower()}"),
-                    alarm_description=f"{function_name(self.stage.name, name)} had {kind.lower()}.",
-                    metric=metric,
-                    threshold=0,
-                    comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    evaluation_periods=1,
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
-                self._notify(alarm)
+                self._alarm(f"{construct_id}{kind}Alarm", f"{name}-{kind.lower()}",
+                            f"{function_name(self.stage.name, name)} had {kind.lower()}.", metric)
 
         server_errors = self.http_api.metric_server_error(period=ALARM_PERIOD, statistic="Sum")
         requests = self.http_api.metric_count(period=ALARM_PERIOD, statistic="Sum")
@@ -469,18 +456,8 @@ class SendlineStack(Stack):
             label="API 5xx (%)",
             period=ALARM_PERIOD,
         )
-        api_alarm = cloudwatch.Alarm(
-            self,
-            "Api5xxRateAlarm",
-            alarm_name=resource_name(self.stage.name, "api-5xx-rate"),
-            alarm_description=f"Over {API_5XX_RATE_PERCENT}% of API requests were answered 5xx.",
-            metric=rate,
-            threshold=API_5XX_RATE_PERCENT,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        self._notify(api_alarm)
+        self._alarm("Api5xxRateAlarm", "api-5xx-rate", f"Over {API_5XX_RATE_PERCENT}% of API requests were answered 5xx.",
+                    rate, threshold=API_5XX_RATE_PERCENT)
 
     def _operations_dashboard(self) -> cloudwatch.Dashboard:
         """Send and delivery rates (the metrics the code emits), queue depth and age, dead
