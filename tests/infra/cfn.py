@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# What a private bucket encrypted with S3-managed keys says in its properties.
+BLOCK_ALL_PUBLIC_ACCESS = {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                           "RestrictPublicBuckets": True}
+S3_MANAGED_ENCRYPTION = [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+
 
 def ref(logical_id: str) -> dict[str, str]:
     return {"Ref": logical_id}

@@ -4,7 +4,14 @@ runtime config.json, and the operators' Cognito user pool."""
 from __future__ import annotations
 
 from infra.stack import DASHBOARD_CONFIG_FILE
-from tests.infra.cfn import as_list, get_att, join, ref
+from tests.infra.cfn import (
+    BLOCK_ALL_PUBLIC_ACCESS,
+    S3_MANAGED_ENCRYPTION,
+    as_list,
+    get_att,
+    join,
+    ref,
+)
 from tests.infra.conftest import DEV_EXTRA_ORIGIN
 
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -25,10 +32,8 @@ def dashboard_url(synth) -> dict:
 def test_dashboard_bucket_is_private_encrypted_tls_only_and_logged(synth):
     bucket_id = synth.logical_id(synth.stack.dashboard_bucket)
     bucket = synth.resources[bucket_id]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    assert bucket["PublicAccessBlockConfiguration"] == BLOCK_ALL_PUBLIC_ACCESS
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == S3_MANAGED_ENCRYPTION
     assert bucket["LoggingConfiguration"] == {
         "DestinationBucketName": ref(synth.logical_id(synth.stack.access_logs)), "LogFilePrefix": "s3/dashboard/"}
     assert "WebsiteConfiguration" not in bucket

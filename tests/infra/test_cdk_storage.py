@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra import spec
-from tests.infra.cfn import get_att, ref
+from tests.infra.cfn import BLOCK_ALL_PUBLIC_ACCESS, S3_MANAGED_ENCRYPTION, get_att, ref
 
 QUEUE_NAMES = [q.name for q in spec.QUEUES]
 CONSUMERS = [f for f in spec.FUNCTIONS if f.queue is not None]
@@ -158,10 +158,8 @@ def test_send_worker_queue_visibility_is_exactly_six_times_its_timeout(synth):
 def test_uploads_bucket_is_private_encrypted_logged_and_announces_imports(synth):
     bucket_id = synth.logical_id(synth.stack.uploads)
     bucket = synth.resources[bucket_id]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
-    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    assert bucket["PublicAccessBlockConfiguration"] == BLOCK_ALL_PUBLIC_ACCESS
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == S3_MANAGED_ENCRYPTION
     assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == spec.UPLOADS.expire_days
     assert bucket["LoggingConfiguration"] == {
         "DestinationBucketName": ref(synth.logical_id(synth.stack.access_logs)), "LogFilePrefix": "s3/uploads/"}
