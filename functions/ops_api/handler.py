@@ -6,7 +6,6 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from sendline import config, http, runtime
 from sendline.domain.clock import utcnow
-from sendline.errors import FieldProblem, ValidationFailed
 from sendline.services import dead_letters
 from sendline.services.worker_health import MAX_WINDOW_MINUTES, WINDOW_MINUTES, worker_health
 
@@ -41,27 +40,13 @@ def inspect(queue: str):
     return http.json_response(200, dead_letters.inspect_dead_letters(runtime.work_queues(), queue, limit))
 
 
-def _redrive_max() -> int:
-    """`{"max": n}` when the request has a body; the default otherwise."""
-    if not http.body_text(app).strip():
-        return dead_letters.REDRIVE_MAX
-    body = http.json_body(app)
-    if not isinstance(body, dict):
-        raise ValidationFailed(FieldProblem("body", 'must be a JSON object such as {"max": 10}'))
-    for name in sorted(set(body) - {"max"}):
-        raise ValidationFailed(FieldProblem(name, "is not a field of a redrive; send only max"))
-    value = body.get("max", dead_letters.REDRIVE_MAX)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= dead_letters.MAX_REDRIVE_MAX:
-        raise ValidationFailed(FieldProblem("max", f"must be a whole number from 1 to {dead_letters.MAX_REDRIVE_MAX}"))
-    return value
-
-
 @app.post("/v1/ops/dead-letters/<queue>/redrive")
 def redrive(queue: str):
     http.require_operator(app)
     http.query(app, (), what="route")
+    body = http.json_body(app) if http.body_text(app).strip() else {}
     moved = dead_letters.redrive_dead_letters(
-        runtime.work_queues(), queue, _redrive_max(),
+        runtime.work_queues(), queue, dead_letters.redrive_limit(body),
         time_left_s=lambda: app.lambda_context.get_remaining_time_in_millis() / 1000)
     return http.json_response(200, moved)
 

@@ -303,6 +303,7 @@ def test_a_redriven_send_of_a_text_already_sent_texts_nobody_again(ops, daytime)
     ({"max": True}, 422, "max", "must be a whole number from 1 to 1000"),
     ({"max": 5, "queue": "imports"}, 422, "queue", "is not a field of a redrive; send only max"),
     ([5], 422, "body", 'must be a JSON object such as {"max": 10}'),
+    ("null", 422, "body", 'must be a JSON object such as {"max": 10}'),
     ('{"max": ', 400, "body", "is not valid JSON (Expecting value at line 1 column 9)"),
 ])
 def test_a_bad_redrive_body_is_refused_naming_the_field(ops, body, status, field, reason):

@@ -26,7 +26,7 @@ from aws_lambda_powertools import Logger
 from sendline.adapters.queue import QueuedMessage, SendRequest, WorkQueues, queue_name_of
 from sendline.domain.clock import iso
 from sendline.domain.phones import PhoneRejected, mask_phone, normalise_phone
-from sendline.errors import FieldProblem, NotFound
+from sendline.errors import FieldProblem, NotFound, ValidationFailed
 
 logger = Logger(child=True)
 
@@ -183,6 +183,18 @@ def inspect_dead_letters(queues: WorkQueues, name: str, limit: int = INSPECT_LIM
                       key=lambda m: (m["sent_at"] or "", m["sqs_message_id"]))
     return {"queue": name, "dlq_name": queue_name_of(url), "messages_in_queue": depth.held,
             "shown": len(messages), "messages": messages}
+
+
+def redrive_limit(body: Any) -> int:
+    """How many messages a redrive request's body (`{"max": n}`; `{}` for none) asks to move."""
+    if not isinstance(body, dict):
+        raise ValidationFailed(FieldProblem("body", 'must be a JSON object such as {"max": 10}'))
+    for name in sorted(set(body) - {"max"}):
+        raise ValidationFailed(FieldProblem(name, "is not a field of a redrive; send only max"))
+    value = body.get("max", REDRIVE_MAX)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REDRIVE_MAX:
+        raise ValidationFailed(FieldProblem("max", f"must be a whole number from 1 to {MAX_REDRIVE_MAX}"))
+    return value
 
 
 def redrive_dead_letters(queues: WorkQueues, name: str, max_messages: int = REDRIVE_MAX, *,
